@@ -8,11 +8,12 @@ checks exactly that.
 from __future__ import annotations
 
 from concurrent.futures import _base
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _sync
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
     from concurrent.futures import Future
 
 __all__ = ["Executor"]

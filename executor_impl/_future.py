@@ -41,9 +41,12 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import _base
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _sync
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "CANCELLED",
@@ -63,7 +66,7 @@ _T = TypeVar("_T")
 # The stdlib's exception classes, by identity: `except concurrent.futures.CancelledError`
 # must catch ours.  (On 3.11+ TimeoutError is the builtin; before, the module's own class.)
 CancelledError = _base.CancelledError
-TimeoutError = _base.TimeoutError  # noqa: A001 - the module-level name users import
+TimeoutError = _base.TimeoutError
 InvalidStateError = _base.InvalidStateError
 BrokenExecutor = _base.BrokenExecutor
 
@@ -104,7 +107,9 @@ class Future(_base.Future[_T]):
     def __init__(self) -> None:
         """Initialise a pending future. Should not be called by clients, only by executors."""
         # Deliberately no super().__init__(): it would allocate the Condition we avoid.
-        self._condition = _sync.allocate_lock()
+        # A plain lock where the stdlib has a Condition: code that locks futures by this
+        # name (the stdlib's wait/as_completed) only calls acquire() and release().
+        self._condition = _sync.allocate_lock()  # type: ignore[assignment]
         self._state = PENDING
         self._result: Any = None
         self._exception: BaseException | None = None
@@ -115,8 +120,8 @@ class Future(_base.Future[_T]):
 
     # -- stdlib compatibility --------------------------------------------------------------
 
-    @property
-    def _waiters(self) -> list[Any]:
+    @property  # a plain attribute in the stdlib
+    def _waiters(self) -> list[Any]:  # type: ignore[override]
         """The waiter list, created on demand (``concurrent.futures.wait`` appends to it)."""
         waiters = self._waiter_list
         if waiters is None:
@@ -168,7 +173,7 @@ class Future(_base.Future[_T]):
             finally:
                 # Break the cycle exception -> traceback -> this frame -> exception.
                 exception = None
-                self = None  # type: ignore[assignment]  # noqa: PLW0642
+                self = None  # type: ignore[assignment]
         if state in _CANCELLED_STATES:
             raise CancelledError()
         raise TimeoutError()

@@ -24,12 +24,16 @@ replacement must keep it exactly:
 ``register_atexit(fn)``
     Call ``fn()`` at interpreter exit *before* non-daemon threads are joined (so that it can
     tell idle workers to exit), as ``concurrent.futures`` does.
+``register_after_fork_in_child(fn)``
+    Call ``fn()`` in the child process after a ``fork()``, where only the forking thread
+    exists and any lock another thread held is held for ever.
 """
 
 from __future__ import annotations
 
 import _thread
 import atexit
+import os
 import threading
 from queue import Empty, SimpleQueue
 from time import monotonic
@@ -40,6 +44,7 @@ __all__ = [
     "SimpleQueue",
     "allocate_lock",
     "monotonic",
+    "register_after_fork_in_child",
     "register_atexit",
     "start_thread",
 ]
@@ -47,7 +52,9 @@ __all__ = [
 allocate_lock = _thread.allocate_lock
 
 
-def start_thread(name: str, target: Callable[..., object], args: tuple[Any, ...]) -> threading.Thread:
+def start_thread(
+    name: str, target: Callable[..., object], args: tuple[Any, ...]
+) -> threading.Thread:
     """Start and return a non-daemon thread named *name* running ``target(*args)``."""
     thread = threading.Thread(name=name, target=target, args=args)
     thread.start()
@@ -64,3 +71,8 @@ def register_atexit(fn: Callable[[], object]) -> None:
     else:
         hook(fn)
 
+
+def register_after_fork_in_child(fn: Callable[[], object]) -> None:
+    """Run *fn* in the child process after ``os.fork()`` (nothing where fork does not exist)."""
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=fn)

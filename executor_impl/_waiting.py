@@ -17,12 +17,13 @@ Neither function keeps a reference to a future it has already handed back.
 from __future__ import annotations
 
 from concurrent.futures import _base
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from . import _sync
 from ._future import CANCELLED_AND_NOTIFIED, FINISHED, TimeoutError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from concurrent.futures import Future
 
 __all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "as_completed", "wait"]
@@ -81,8 +82,7 @@ class _Waiter:
                 return
             mode = self._mode
             if (
-                mode == _AS_COMPLETED
-                or mode == FIRST_COMPLETED
+                mode in (_AS_COMPLETED, FIRST_COMPLETED)
                 or self._pending == 0
                 or (raised and mode == FIRST_EXCEPTION)
             ):
@@ -204,10 +204,10 @@ def as_completed(fs: Iterable[Future[_T]], timeout: float | None = None) -> Iter
             finished.reverse()  # pop() below then yields in completion order
             while finished:
                 f = finished[-1]
-                pending.remove(f)  # type: ignore[arg-type]
+                pending.remove(f)
                 _remove_waiter(f, waiter)
                 del f
-                yield finished.pop()  # type: ignore[misc]
+                yield finished.pop()
     finally:
         for f in pending:
             _remove_waiter(f, waiter)

@@ -6,7 +6,7 @@ Data flow::
        |                                                            runs fn, sets future
        +-- starts a worker when none is idle and fewer than max_workers exist
 
-A worker counts itself idle (under the pool's lock) just before it blocks on an empty queue,
+A worker counts itself idle just before it blocks on an empty queue,
 and ``submit`` spends one idle count instead of starting a thread, so idle threads are reused
 first.  ``None`` in the queue tells the worker that dequeues it to exit; it puts ``None``
 back so the next worker exits too.  Workers hold only a weak reference to the executor:
@@ -30,7 +30,7 @@ import itertools
 import os
 import weakref
 from concurrent.futures.thread import BrokenThreadPool
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _sync
 from ._executor import Executor
@@ -38,6 +38,7 @@ from ._future import LOGGER, Future
 
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Callable
 
 __all__ = ["BrokenThreadPool", "ThreadPoolExecutor"]
 
@@ -69,7 +70,25 @@ def _python_exit() -> None:
         thread.join()
 
 
+def _after_fork_in_child() -> None:
+    """Give every pool a fresh start in a forked child, where none of its threads exist.
+
+    A lock another thread held at the fork would otherwise be held for ever, and the
+    child's exit (``_python_exit``) would hang on it (the stdlib's bpo-45021, for its global
+    lock).  The parent's queued calls stay the parent's business: the child's pool starts
+    empty and starts its own threads when used.
+    """
+    _live_workers.clear()
+    for pool in list(_live_pools):
+        pool._lock = _sync.allocate_lock()
+        pool._idle_lock = _sync.allocate_lock()
+        pool._work_queue = _sync.SimpleQueue()
+        pool._threads = set()
+        pool._idle = 0
+
+
 _sync.register_atexit(_python_exit)
+_sync.register_after_fork_in_child(_after_fork_in_child)
 
 
 def _worker(
@@ -126,6 +145,9 @@ class ThreadPoolExecutor(Executor, concurrent.futures.ThreadPoolExecutor):
     """
 
     _counter = itertools.count().__next__
+    # The stdlib's name and falsy value, which code polling for a broken pool reads (the
+    # stdlib declares it bool; it holds the message once broken, as the stdlib's does).
+    _broken: str | bool  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -151,17 +173,21 @@ class ThreadPoolExecutor(Executor, concurrent.futures.ThreadPoolExecutor):
             raise TypeError("initializer must be a callable")
         self._max_workers = max_workers
         self._thread_name_prefix = thread_name_prefix or f"ThreadPoolExecutor-{self._counter()}"
-        self._initializer = initializer
-        self._initargs = initargs
+        self._worker_args = (initializer, initargs)
         self._work_queue: Any = _sync.SimpleQueue()
-        self._lock = _sync.allocate_lock()  # guards the fields below
+        self._lock = _sync.allocate_lock()  # guards the fields below but _idle
         self._threads: set[threading.Thread] = set()
+        # Workers that are (about to be) blocked on the empty queue.  A lock of its own, so
+        # that a worker never waits for the pool's lock, which submit() holds while it starts
+        # a thread: the new worker can finish its first call and count itself idle before
+        # the next submit() looks.
+        self._idle_lock = _sync.allocate_lock()
         self._idle = 0
-        self._broken: str | bool = False
-        self._shutdown: str | bool = False  # the RuntimeError message once shut down
+        self._broken: str | bool = False  # the BrokenThreadPool message once broken
+        self._shutdown_reason: str | None = None  # the RuntimeError message once shut down
         _live_pools.add(self)
         if _interpreter_exiting:
-            self._shutdown = _INTERPRETER_SHUTDOWN
+            self._shutdown_reason = _INTERPRETER_SHUTDOWN
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)`` and return a Future representing the call.
@@ -173,12 +199,10 @@ class ThreadPoolExecutor(Executor, concurrent.futures.ThreadPoolExecutor):
         with self._lock:
             if self._broken:
                 raise BrokenThreadPool(self._broken)
-            if self._shutdown:
-                raise RuntimeError(self._shutdown)
+            if self._shutdown_reason is not None:
+                raise RuntimeError(self._shutdown_reason)
             self._work_queue.put((future, fn, args, kwargs))
-            if self._idle:
-                self._idle -= 1
-            elif len(self._threads) < self._max_workers:
+            if not self._take_idle() and len(self._threads) < self._max_workers:
                 self._start_worker()
         return future
 
@@ -190,18 +214,31 @@ class ThreadPoolExecutor(Executor, concurrent.futures.ThreadPoolExecutor):
         thread = _sync.start_thread(
             f"{self._thread_name_prefix or self}_{len(self._threads)}",
             _worker,
-            (weakref.ref(self, wake_on_collect), self._work_queue, self._initializer, self._initargs),
+            (weakref.ref(self, wake_on_collect), self._work_queue, *self._worker_args),
         )
         self._threads.add(thread)
         _live_workers[thread] = self._work_queue
 
     def _mark_idle(self) -> None:
-        with self._lock:
+        with self._idle_lock:
             self._idle += 1
+
+    def _take_idle(self) -> bool:
+        """Spend one idle worker on the call just queued; False if none is idle."""
+        # The unlocked read only saves a lock round-trip on a busy pool (nobody idle): a
+        # worker that becomes idle right after it is read as 0 costs at most one thread
+        # more, never more than max_workers.
+        if not self._idle:
+            return False
+        with self._idle_lock:
+            if self._idle:
+                self._idle -= 1
+                return True
+            return False
 
     def _drain(self) -> list[Future[Any]]:
         # Called with self._lock held: take every queued call's future off the queue.
-        futures = []
+        futures: list[Future[Any]] = []
         get_nowait, empty = self._work_queue.get_nowait, _sync.Empty
         while True:
             try:
@@ -226,8 +263,8 @@ class ThreadPoolExecutor(Executor, concurrent.futures.ThreadPoolExecutor):
         cancel once the lock is released.
         """
         with self._lock:
-            if not self._shutdown:
-                self._shutdown = reason
+            if self._shutdown_reason is None:
+                self._shutdown_reason = reason
             cancelled = self._drain() if cancel_futures else []
             self._work_queue.put(None)
         return cancelled
