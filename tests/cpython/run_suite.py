@@ -1,0 +1,112 @@
+"""Run this interpreter's own concurrent.futures test suite against executor_impl.
+
+CPython ships its tests for ``concurrent.futures`` in the ``test`` package (3.9-3.11: one
+module ``test.test_concurrent_futures``; 3.12+: a package of that name).  This script
+imports them *from the interpreter's installation*, after pointing the public names of
+``concurrent.futures`` at executor_impl, and runs the tests of the areas executor_impl
+implements.  Nothing is copied from CPython: we execute its suite, as a conformance check.
+
+Usage: python tests/cpython/run_suite.py [--list] [unittest args...]
+Exit status is unittest's; tests that only inspect the stdlib's private internals are
+skipped with the reason recorded in EXCLUDED below.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import faulthandler
+import concurrent.futures._base
+import concurrent.futures.thread
+import importlib
+import sys
+import unittest
+
+import executor_impl
+
+# Tests that read or patch private attributes of the stdlib's implementation (not public
+# behaviour).  Each entry: test id suffix -> why it does not apply to executor_impl.
+EXCLUDED: dict[str, str] = {
+    "FutureTests.test_exception_with_success": (
+        "completes the future by assigning _state/_exception and calling "
+        "_condition.notify_all() itself, bypassing the Future API"
+    ),
+}
+
+AREAS = ("test_future", "test_wait", "test_as_completed", "test_thread_pool", "test_shutdown",
+         "test_init")
+
+
+def patch_stdlib_names() -> None:
+    for module in (concurrent.futures, concurrent.futures._base):
+        module.Future = executor_impl.Future  # type: ignore[misc]
+        module.wait = executor_impl.wait  # type: ignore[assignment]
+        module.as_completed = executor_impl.as_completed  # type: ignore[assignment]
+        module.Executor = executor_impl.Executor  # type: ignore[misc]
+    concurrent.futures.ThreadPoolExecutor = executor_impl.ThreadPoolExecutor  # type: ignore[misc]
+    concurrent.futures.thread.ThreadPoolExecutor = executor_impl.ThreadPoolExecutor  # type: ignore[misc]
+
+
+def is_thread_side(test: unittest.TestCase) -> bool:
+    name = type(test).__name__
+    return "Process" not in name and "Fork" not in name and "Spawn" not in name
+
+
+def iter_tests(suite: unittest.TestSuite):  # type: ignore[no-untyped-def]
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iter_tests(item)
+        else:
+            yield item
+
+
+def load() -> unittest.TestSuite:
+    loader = unittest.TestLoader()
+    try:
+        package = importlib.import_module("test.test_concurrent_futures")
+    except ImportError as exc:  # pragma: no cover - interpreter without its test suite
+        raise SystemExit(f"skip: this interpreter has no test suite ({exc})") from exc
+    if hasattr(package, "__path__"):
+        modules = [importlib.import_module(f"test.test_concurrent_futures.{a}") for a in AREAS]
+    else:
+        modules = [package]
+    suite = unittest.TestSuite()
+    for module in modules:
+        for test in iter_tests(loader.loadTestsFromModule(module)):
+            if not is_thread_side(test):
+                continue
+            reason = next((why for key, why in EXCLUDED.items() if test.id().endswith(key)), None)
+            if reason is not None:
+                setattr(test, test._testMethodName, unittest.skip(reason)(getattr(test, test._testMethodName)))
+            suite.addTest(test)
+    return suite
+
+
+class _BoundedResult(unittest.TextTestResult):
+    """Turns a hung test into a crash that names it and dumps every thread's stack."""
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        super().startTest(test)
+        self.stream.write(f"\n{test.id()} ... ")
+        faulthandler.dump_traceback_later(TEST_TIMEOUT, exit=True)
+
+    def stopTest(self, test: unittest.TestCase) -> None:
+        faulthandler.cancel_dump_traceback_later()
+        super().stopTest(test)
+
+
+TEST_TIMEOUT = 120.0
+
+
+def main() -> int:
+    patch_stdlib_names()
+    suite = load()
+    if "--list" in sys.argv:
+        for test in iter_tests(suite):
+            print(test.id())
+        return 0
+    result = unittest.TextTestRunner(verbosity=1, resultclass=_BoundedResult).run(suite)
+    return 0 if result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
