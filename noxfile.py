@@ -1,0 +1,96 @@
+"""Nox sessions: the test suite on every supported Python, lint, type-check and coverage.
+
+Run ``nox -l`` to list them, ``nox`` for the defaults, ``nox -s tests-3.9 -- -k cancel`` to pass
+arguments through to pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.10.14"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+# A missing interpreter is an error on CI (nox's default there) and a skip locally; never
+# fetch one from the network.
+nox.options.download_python = "never"
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+ALL_PYTHONS = nox.project.python_versions(PYPROJECT)
+# The tools run on one interpreter; mypy still checks 3.9 semantics (python_version in
+# pyproject.toml).
+TOOLS_PYTHON = "3.11"
+
+
+def _pyenv_root() -> Path:
+    """Where pyenv keeps its interpreters: $PYENV_ROOT, else ``pyenv root``, else ~/.pyenv."""
+    if root := os.environ.get("PYENV_ROOT"):
+        return Path(root)
+    if pyenv := shutil.which("pyenv"):
+        result = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
+        if result.returncode == 0 and result.stdout.strip():
+            return Path(result.stdout.strip())
+    return Path.home() / ".pyenv"
+
+
+def _release(path: Path) -> tuple[int, ...]:
+    """The version of a pyenv install from its directory name (``.../3.9.18/bin/python3.9``)."""
+    return tuple(int(part) for part in re.findall(r"\d+", path.parent.parent.name))
+
+
+def _pyenv_bin_dirs(versions: list[str]) -> list[str]:
+    """The bin directory of the newest pyenv install of each X.Y in *versions*, if any."""
+    root = _pyenv_root() / "versions"
+    found = []
+    for version in versions:
+        candidates = sorted(root.glob(f"{version}.*/bin/python{version}"), key=_release)
+        if candidates:
+            found.append(str(candidates[-1].parent))
+    return found
+
+
+# pyenv's shims start only the active version, so a `python3.9` on PATH may be a shim that
+# refuses to run. nox looks for `pythonX.Y` on PATH and skips those that fail; appending each
+# installed version's bin directory lets it find the real interpreter without shadowing
+# anything that already works.
+os.environ["PATH"] = os.pathsep.join([os.environ["PATH"], *_pyenv_bin_dirs(ALL_PYTHONS)])
+
+
+@nox.session(python=ALL_PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite; arguments after ``--`` go to pytest."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=TOOLS_PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install(*PYPROJECT["project"]["optional-dependencies"]["lint"])
+    session.run("ruff", "check", *session.posargs)
+    session.run("ruff", "format", "--check")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Type-check the packages, tests, specs and bench (as 3.9 code) and this noxfile."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy", *session.posargs)
+    # The noxfile runs under nox's own interpreter, never on 3.9.
+    session.run("mypy", "--python-version", TOOLS_PYTHON, "noxfile.py")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def coverage(session: nox.Session) -> None:
+    """Measure branch coverage of the test suite, subprocesses and pool workers included."""
+    session.install("-e", ".[test]")
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "combine")
+    session.run("coverage", "report")
