@@ -15,12 +15,15 @@ dropping the executor makes them exit once the queue drains.
 Differences from ``concurrent.futures.thread`` (each a bug fix, none a new API):
 
 * ``shutdown(cancel_futures=True)`` also notifies ``wait()``/``as_completed()`` waiters of
-  the futures it cancels (CPython gh-136655: the stdlib only cancels them, so a
+  the futures it cancels (CPython gh-109934, gh-87893: the stdlib only cancels them, so a
   ``wait(fs)`` blocked on one of them never returns).
 * When an initializer fails, queued futures that the user had already cancelled are
   notified as cancelled instead of raising ``InvalidStateError`` inside the worker; the others
   fail with ``BrokenThreadPool`` as in the stdlib.  Their callbacks run after the pool's lock
-  is released, so a callback may call ``submit`` without deadlocking.
+  is released, so a callback may call ``submit`` without deadlocking; the same for the
+  futures ``shutdown(cancel_futures=True)`` cancels.
+* A forked child gives every pool it inherited new locks, an empty queue and no threads
+  (see ``_after_fork_in_child``).
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ skipped with the reason recorded in EXCLUDED below.
 from __future__ import annotations
 
 import concurrent.futures
-import faulthandler
 import concurrent.futures._base
 import concurrent.futures.thread
+import faulthandler
 import importlib
 import sys
 import unittest
@@ -32,18 +32,23 @@ EXCLUDED: dict[str, str] = {
     ),
 }
 
-AREAS = ("test_future", "test_wait", "test_as_completed", "test_thread_pool", "test_shutdown",
-         "test_init")
+AREAS = (
+    "test_future",
+    "test_wait",
+    "test_as_completed",
+    "test_thread_pool",
+    "test_shutdown",
+    "test_init",
+)
 
 
 def patch_stdlib_names() -> None:
+    """Point the names the suite uses (module attributes, read at call time) at ours."""
     for module in (concurrent.futures, concurrent.futures._base):
-        module.Future = executor_impl.Future  # type: ignore[misc]
-        module.wait = executor_impl.wait  # type: ignore[assignment]
-        module.as_completed = executor_impl.as_completed  # type: ignore[assignment]
-        module.Executor = executor_impl.Executor  # type: ignore[misc]
-    concurrent.futures.ThreadPoolExecutor = executor_impl.ThreadPoolExecutor  # type: ignore[misc]
-    concurrent.futures.thread.ThreadPoolExecutor = executor_impl.ThreadPoolExecutor  # type: ignore[misc]
+        for name in ("Future", "wait", "as_completed", "Executor"):
+            setattr(module, name, getattr(executor_impl, name))
+    for module in (concurrent.futures, concurrent.futures.thread):
+        setattr(module, "ThreadPoolExecutor", executor_impl.ThreadPoolExecutor)  # noqa: B010
 
 
 def is_thread_side(test: unittest.TestCase) -> bool:
@@ -76,7 +81,11 @@ def load() -> unittest.TestSuite:
                 continue
             reason = next((why for key, why in EXCLUDED.items() if test.id().endswith(key)), None)
             if reason is not None:
-                setattr(test, test._testMethodName, unittest.skip(reason)(getattr(test, test._testMethodName)))
+                setattr(
+                    test,
+                    test._testMethodName,
+                    unittest.skip(reason)(getattr(test, test._testMethodName)),
+                )
             suite.addTest(test)
     return suite
 
@@ -104,7 +113,9 @@ def main() -> int:
         for test in iter_tests(suite):
             print(test.id())
         return 0
-    result = unittest.TextTestRunner(verbosity=1, resultclass=_BoundedResult).run(suite)
+    # typeshed wants a callable of (stream, descriptions, verbosity); our class is one.
+    runner = unittest.TextTestRunner(verbosity=1, resultclass=_BoundedResult)  # type: ignore[arg-type]
+    result = runner.run(suite)
     return 0 if result.wasSuccessful() else 1
 
 

@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
     reason="this interpreter was installed without its test suite (test.test_concurrent_futures)",
 )
 def test_executor_impl_passes_the_interpreters_own_thread_side_suite() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     completed = subprocess.run(
         [sys.executable, str(RUNNER)],
         capture_output=True,

@@ -1,0 +1,503 @@
+"""The harness shared by the benchmark scripts in ``bench/``.
+
+A script defines its sizes (a dataclass) and its :class:`Benchmark` list and
+hands them to :func:`main`.  Here: loading implementations (``--impl``), timing
+helpers, running each measurement under a ``faulthandler`` watchdog with the
+implementations alternating (A B, B A, ...) against drift, the table of ratios
+``impl / baseline`` (the first implementation, the stdlib) with verdicts, the
+environment header and ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import gc
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+if TYPE_CHECKING:
+    import concurrent.futures as cf
+    from collections.abc import Callable, Iterator, Sequence
+    from types import ModuleType
+
+    from _typeshed import DataclassInstance
+
+if sys.platform != "win32":
+    import resource
+
+#: The project root, put first on sys.path so that ``python3 bench/bench_*.py``
+#: benchmarks the working tree's executor_impl rather than an installed copy.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: The implementations compared by default, as (display name, module) pairs.
+#: The first is the baseline every ratio divides by.  Add a pair here (or pass
+#: ``--impl``) to bring in another module with the ``concurrent.futures`` API.
+IMPLEMENTATIONS: list[tuple[str, str]] = [
+    ("stdlib", "concurrent.futures"),
+    ("executor_impl", "executor_impl"),
+]
+
+#: Names every implementation must have; scripts add theirs (main's *required*).
+CORE_NAMES = ("Future", "wait", "as_completed", "ALL_COMPLETED")
+
+#: Bound on every single blocking call (result, wait, join, Event.wait).
+TIMEOUT = 60.0
+
+#: Ratios closer to 1 than this are reported as "same".
+SAME_BAND = 0.05
+
+#: A script's problem sizes: a dataclass, one instance for full and one for --quick.
+S = TypeVar("S", bound="DataclassInstance")
+
+
+# --------------------------------------------------------------------------
+# Implementations
+
+
+class ImplError(Exception):
+    """A module given as an implementation cannot be imported or lacks a name."""
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One implementation under test: its name and the API objects it exposes.
+
+    The callables are typed as their ``concurrent.futures`` counterparts: a
+    drop-in must accept the same arguments and return the same shapes.  An
+    executor class the script did not require is looked up when first called
+    (raising :class:`ImplError` if the module lacks it).
+    """
+
+    name: str
+    module: ModuleType
+    future_cls: Callable[[], cf.Future[Any]]
+    thread_pool: Callable[..., cf.ThreadPoolExecutor]
+    process_pool: Callable[..., cf.ProcessPoolExecutor]
+    wait: Callable[..., tuple[set[cf.Future[Any]], set[cf.Future[Any]]]]
+    as_completed: Callable[..., Iterator[cf.Future[Any]]]
+    all_completed: str
+
+    @property
+    def origin(self) -> str:
+        """Where the module was loaded from, for the report header."""
+        return str(getattr(self.module, "__file__", None) or self.module.__name__)
+
+
+def _executor_class(
+    module: ModuleType, module_name: str, attr: str, required: Sequence[str]
+) -> Callable[..., Any]:
+    """Executor class *attr* of *module*, looked up now if *required*, else when called.
+
+    (The stdlib imports ProcessPoolExecutor, and multiprocessing, on first access.)
+    """
+    if attr in required:
+        return cast("Callable[..., Any]", getattr(module, attr))
+
+    def deferred(*args: Any, **kwargs: Any) -> Any:
+        cls = getattr(module, attr, None)
+        if cls is None:
+            raise ImplError(f"module {module_name!r} lacks {attr}")
+        return cls(*args, **kwargs)
+
+    return deferred
+
+
+def load_impl(name: str, module_name: str, required: Sequence[str] = CORE_NAMES) -> Impl:
+    """Import *module_name* and wrap it as an :class:`Impl` called *name*.
+
+    Raises :class:`ImplError` naming the module and what went wrong when the
+    import fails or a name from *required* (or :data:`CORE_NAMES`) is missing.
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import-time failure disqualifies the module
+        raise ImplError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+    missing = [n for n in dict.fromkeys([*required, *CORE_NAMES]) if not hasattr(module, n)]
+    if missing:
+        raise ImplError(f"module {module_name!r} lacks {', '.join(missing)}")
+    return Impl(
+        name=name,
+        module=module,
+        future_cls=module.Future,
+        thread_pool=_executor_class(module, module_name, "ThreadPoolExecutor", required),
+        process_pool=_executor_class(module, module_name, "ProcessPoolExecutor", required),
+        wait=module.wait,
+        as_completed=module.as_completed,
+        all_completed=str(module.ALL_COMPLETED),
+    )
+
+
+def parse_impl_spec(spec: str) -> tuple[str, str]:
+    """Split an ``--impl`` value, ``MODULE`` or ``NAME=MODULE``, into (name, module)."""
+    name, sep, module_name = spec.partition("=")
+    if not sep:
+        return spec, spec
+    if not name or not module_name:
+        raise ImplError(f"--impl {spec!r}: expected MODULE or NAME=MODULE")
+    return name, module_name
+
+
+def unique_name(name: str, taken: Sequence[str]) -> str:
+    """Return *name*, suffixed with ``#2``, ``#3``... if it is already *taken*."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}#{n}"
+    return candidate
+
+
+def load_impls(
+    extra: Sequence[str], required: Sequence[str] = CORE_NAMES
+) -> tuple[list[Impl], list[str]]:
+    """Load the default implementations plus *extra* ``--impl`` specs.
+
+    A default that fails to load is skipped with a note; a requested one is an
+    error.  With only the baseline left, the baseline is compared with itself
+    (an A/A run, which shows the noise floor).
+    """
+    notes: list[str] = []
+    impls: list[Impl] = []
+    if PROJECT_ROOT not in sys.path:
+        sys.path.insert(0, PROJECT_ROOT)
+    for i, (name, module_name) in enumerate(IMPLEMENTATIONS):
+        try:
+            impls.append(load_impl(name, module_name, required))
+        except ImplError as exc:
+            if i == 0:
+                raise
+            notes.append(f"skipped {name}: {exc}")
+    for spec in extra:
+        name, module_name = parse_impl_spec(spec)
+        impls.append(load_impl(unique_name(name, [x.name for x in impls]), module_name, required))
+    if len(impls) == 1:
+        base_name, base_module = IMPLEMENTATIONS[0]
+        impls.append(load_impl(unique_name(base_name, [base_name]), base_module, required))
+        notes.append(f"A/A run: {base_name} against itself, ratios show the noise floor")
+    return impls, notes
+
+
+# --------------------------------------------------------------------------
+# Metrics, benchmarks and timing helpers
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One line of the table: what is measured, its unit, which way is better."""
+
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class Benchmark(Generic[S]):
+    """A measurement ``measure(impl, sizes)`` and the metrics each call of it returns."""
+
+    name: str
+    metrics: tuple[Metric, ...]
+    measure: Callable[[Impl, S], dict[str, float]]
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Collect, then keep the cyclic GC off for the body; restore its state after."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def tracing() -> Iterator[None]:
+    """Run the body under tracemalloc (stopping it after unless it was already on)."""
+    already = tracemalloc.is_tracing()
+    if not already:
+        tracemalloc.start()
+    try:
+        yield
+    finally:
+        if not already:
+            tracemalloc.stop()
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile *q* (0-100) of an already sorted sequence."""
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def voluntary_switches() -> float:
+    """Voluntary context switches of the process so far (NaN where unknown).
+
+    A thread switches voluntarily when it blocks on a lock, so the count per
+    task is a proxy for how many wake-ups the executor needs.
+    """
+    if sys.platform == "win32":
+        return math.nan
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw)
+
+
+# --------------------------------------------------------------------------
+# Running and reporting
+
+
+@dataclass
+class Result:
+    """All samples of one metric, per implementation."""
+
+    metric: Metric
+    samples: dict[str, list[float]]
+
+    def median(self, impl_name: str) -> float:
+        """The median sample of *impl_name*."""
+        return statistics.median(self.samples[impl_name])
+
+
+def run_one(bench: Benchmark[S], impl: Impl, sizes: S, watchdog: float) -> dict[str, float]:
+    """Run one measurement under the watchdog and check it leaked no thread."""
+    threads_before = threading.active_count()
+    faulthandler.dump_traceback_later(watchdog, exit=True)
+    try:
+        values = bench.measure(impl, sizes)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    # Pools were shut down with wait=True, so their workers must be gone.
+    leaked = threading.active_count() - threads_before
+    if leaked > 0:
+        print(f"warning: {impl.name}/{bench.name} left {leaked} thread(s) running", file=sys.stderr)
+    return values
+
+
+def run_all(
+    benches: Sequence[Benchmark[S]], impls: Sequence[Impl], sizes: S, repeat: int, watchdog: float
+) -> list[Result]:
+    """Run every benchmark *repeat* times per implementation, alternating order."""
+    results: list[Result] = []
+    for bench in benches:
+        samples: dict[str, dict[str, list[float]]] = {
+            m.key: {impl.name: [] for impl in impls} for m in bench.metrics
+        }
+        t0 = time.perf_counter()
+        for r in range(repeat):
+            # Rotate the order every repeat (A B, B A, ...) so slow drift of
+            # the machine (turbo, thermal, background load) hits all alike.
+            shift = r % len(impls)
+            for impl in list(impls[shift:]) + list(impls[:shift]):
+                values = run_one(bench, impl, sizes, watchdog)
+                for m in bench.metrics:
+                    samples[m.key][impl.name].append(values[m.key])
+        print(f"  {bench.name}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        results.extend(Result(m, samples[m.key]) for m in bench.metrics)
+    return results
+
+
+def fmt(value: float) -> str:
+    """Three significant digits, thousands separated, no exponent."""
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{digits}f}"
+
+
+def verdict(ratio: float, higher_is_better: bool) -> str:
+    """Describe *ratio* (impl/baseline) as how much better or worse the impl is."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        return "?"
+    gain = ratio if higher_is_better else 1.0 / ratio
+    if abs(gain - 1.0) < SAME_BAND:
+        return "same"
+    return f"{gain:.2f}x better" if gain > 1 else f"{1 / gain:.2f}x worse"
+
+
+def ratio_of(value: float, base: float) -> float:
+    """``value / base``, or NaN when the baseline is zero."""
+    return value / base if base else float("nan")
+
+
+def render_table(results: Sequence[Result], impls: Sequence[Impl]) -> str:
+    """The results as a fixed-width text table, one line per metric."""
+    base = impls[0].name
+    others = [impl.name for impl in impls[1:]]
+    header = ["metric", "unit", "better", *[impl.name for impl in impls]]
+    left = [True, True, True] + [False] * len(impls)  # text left, numbers right
+    for name in others:
+        header += [f"{name}/{base}", f"{name} is"]
+        left += [False, True]
+    rows = [header]
+    for res in results:
+        m = res.metric
+        row = [m.label, m.unit, "higher" if m.higher_is_better else "lower"]
+        row += [fmt(res.median(impl.name)) for impl in impls]
+        for name in others:
+            ratio = ratio_of(res.median(name), res.median(base))
+            row += [f"{ratio:.3f}", verdict(ratio, m.higher_is_better)]
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [c.ljust(w) if lt else c.rjust(w) for c, w, lt in zip(row, widths, left)]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, Any]:
+    """Interpreter, platform and CPU facts for the report header."""
+    try:
+        usable: int | None = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on macOS / Windows
+        usable = None
+    try:
+        load: list[float] | None = list(os.getloadavg())
+    except (AttributeError, OSError):
+        load = None
+    return {
+        "python": sys.version.replace("\n", " "),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "loadavg": load,
+    }
+
+
+# --------------------------------------------------------------------------
+# Command line
+
+
+def build_parser(description: str, bench_names: Sequence[str]) -> argparse.ArgumentParser:
+    """The command line shared by every script; ``--bench`` chooses among *bench_names*."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: a smoke run of a few seconds"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        metavar="N",
+        help="runs per implementation and metric; the median is shown "
+        "(default 5, or 3 with --quick)",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write all samples as JSON to PATH")
+    parser.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="[NAME=]MODULE",
+        help="add a module with the concurrent.futures API (repeatable)",
+    )
+    parser.add_argument(
+        "--bench",
+        action="append",
+        default=[],
+        metavar="NAME",
+        choices=list(bench_names),
+        help="run only this benchmark (repeatable; default all)",
+    )
+    parser.add_argument(
+        "--watchdog",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="dump stacks and exit if one measurement runs longer (default 300)",
+    )
+    return parser
+
+
+def main(
+    benchmarks: Sequence[Benchmark[S]],
+    argv: Sequence[str] | None = None,
+    *,
+    description: str,
+    full: S,
+    quick: S,
+    required: Sequence[str] = CORE_NAMES,
+) -> int:
+    """Parse *argv*, run *benchmarks*, print the table, optionally write JSON.
+
+    *full* and *quick* are the problem sizes without and with ``--quick``;
+    *required* names the module attributes the benchmarks use.  Returns the
+    exit code.
+    """
+    parser = build_parser(description, [b.name for b in benchmarks])
+    args = parser.parse_args(argv)
+    sizes = quick if args.quick else full
+    repeat: int = args.repeat if args.repeat is not None else (3 if args.quick else 5)
+    if repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {repeat}")
+    try:
+        impls, notes = load_impls(args.impl, required)
+    except ImplError as exc:
+        parser.error(str(exc))
+    benches = [b for b in benchmarks if not args.bench or b.name in args.bench]
+
+    env = environment()
+    print(f"Python {env['python']} ({env['implementation']})")
+    print(
+        f"platform {env['platform']}, cpu_count {env['cpu_count']}, "
+        f"usable {env['cpus_usable']}, loadavg {env['loadavg']}"
+    )
+    for impl in impls:
+        print(f"  {impl.name}: {impl.origin}")
+    for note in notes:
+        print(f"  note: {note}")
+    print(f"sizes {sizes}, repeat {repeat} (median shown), ratio = {impls[1].name}/{impls[0].name}")
+    sys.stdout.flush()
+
+    t0 = time.perf_counter()
+    results = run_all(benches, impls, sizes, repeat, args.watchdog)
+    elapsed = time.perf_counter() - t0
+    print()
+    print(render_table(results, impls))
+    print(f"\n{elapsed:.1f}s total")
+
+    if args.json:
+        payload = {
+            "environment": env,
+            "sizes": asdict(sizes),
+            "repeat": repeat,
+            "baseline": impls[0].name,
+            "impls": [
+                {"name": i.name, "module": i.module.__name__, "origin": i.origin} for i in impls
+            ],
+            "notes": notes,
+            "results": [
+                {
+                    "metric": r.metric.key,
+                    "label": r.metric.label.strip(),
+                    "unit": r.metric.unit,
+                    "better": "higher" if r.metric.higher_is_better else "lower",
+                    "median": {i.name: r.median(i.name) for i in impls},
+                    "ratio": {
+                        i.name: ratio_of(r.median(i.name), r.median(impls[0].name))
+                        for i in impls[1:]
+                    },
+                    "samples": r.samples,
+                }
+                for r in results
+            ],
+        }
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+            fh.write("\n")
+    return 0
