@@ -5,28 +5,53 @@ The public names, signatures, exception classes (the stdlib's own, by identity) 
 ``wait``/``as_completed`` and with ``asyncio.wrap_future`` / ``loop.run_in_executor``.
 
 Modules mirror CPython's cut: ``_future`` (Future and its state machine), ``_waiting``
-(wait, as_completed), ``_executor`` (Executor, map), ``thread`` (ThreadPoolExecutor), and
+(wait, as_completed), ``_executor`` (Executor, map), ``thread`` (ThreadPoolExecutor),
+``process`` (ProcessPoolExecutor, with ``_process_worker`` for the worker side), and
 ``_sync``, the one module that touches threads and time.
+
+Names are imported on first use (as ``concurrent.futures`` does), so that a spawned worker
+process, which imports ``executor_impl._process_worker``, loads nothing else.
 """
 
 from __future__ import annotations
 
-from ._executor import Executor
-from ._future import (
-    BrokenExecutor,
-    CancelledError,
-    Future,
-    InvalidStateError,
-    TimeoutError,
-)
-from ._waiting import (
-    ALL_COMPLETED,
-    FIRST_COMPLETED,
-    FIRST_EXCEPTION,
-    as_completed,
-    wait,
-)
-from .thread import ThreadPoolExecutor
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._executor import Executor
+    from ._future import (
+        BrokenExecutor,
+        CancelledError,
+        Future,
+        InvalidStateError,
+        TimeoutError,
+    )
+    from ._waiting import (
+        ALL_COMPLETED,
+        FIRST_COMPLETED,
+        FIRST_EXCEPTION,
+        as_completed,
+        wait,
+    )
+    from .process import ProcessPoolExecutor
+    from .thread import ThreadPoolExecutor
+
+_HOME = {
+    "ALL_COMPLETED": "_waiting",
+    "FIRST_COMPLETED": "_waiting",
+    "FIRST_EXCEPTION": "_waiting",
+    "BrokenExecutor": "_future",
+    "CancelledError": "_future",
+    "Executor": "_executor",
+    "Future": "_future",
+    "InvalidStateError": "_future",
+    "ProcessPoolExecutor": "process",
+    "ThreadPoolExecutor": "thread",
+    "TimeoutError": "_future",
+    "as_completed": "_waiting",
+    "wait": "_waiting",
+}
 
 __all__ = [
     "ALL_COMPLETED",
@@ -37,8 +62,23 @@ __all__ = [
     "Executor",
     "Future",
     "InvalidStateError",
+    "ProcessPoolExecutor",
     "ThreadPoolExecutor",
     "TimeoutError",
     "as_completed",
     "wait",
 ]
+assert sorted(__all__) == sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,4 @@
-"""executor_impl's public surface (executor_impl/__init__.py) is the stdlib's thread side.
+"""executor_impl's public surface (executor_impl/__init__.py) is the stdlib's.
 
 Same names, same signatures (parameter names, kinds and defaults: callers pass them by
 keyword), and the stdlib's exception classes themselves, so that ``except
@@ -8,16 +8,20 @@ concurrent.futures.CancelledError`` catches what executor_impl raises.
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import concurrent.futures.thread
 import inspect
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 import executor_impl
+import executor_impl.process
 import executor_impl.thread
 
-THREAD_SIDE_NAMES = [
+PUBLIC_NAMES = [
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "ALL_COMPLETED",
@@ -30,13 +34,28 @@ THREAD_SIDE_NAMES = [
     "wait",
     "as_completed",
     "ThreadPoolExecutor",
+    "ProcessPoolExecutor",
 ]
 
 
-def test_every_public_name_of_the_thread_side_is_exported() -> None:
-    assert sorted(THREAD_SIDE_NAMES) == sorted(executor_impl.__all__)
-    for name in THREAD_SIDE_NAMES:
+def test_every_public_name_is_exported() -> None:
+    assert sorted(PUBLIC_NAMES) == sorted(executor_impl.__all__)
+    for name in PUBLIC_NAMES:
         assert hasattr(executor_impl, name), name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        executor_impl.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_worker_process_importing_its_module_loads_no_pool_code() -> None:
+    """Names are imported on first use: a spawned worker imports only the worker module."""
+    code = (
+        "import sys, executor_impl._process_worker; "
+        "print(sorted(m for m in sys.modules if m.startswith('executor_impl')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.strip() == "['executor_impl', 'executor_impl._process_worker']"
 
 
 @pytest.mark.parametrize(
@@ -47,6 +66,7 @@ def test_every_public_name_of_the_thread_side_is_exported() -> None:
         (executor_impl.InvalidStateError, concurrent.futures.InvalidStateError),
         (executor_impl.BrokenExecutor, concurrent.futures.BrokenExecutor),
         (executor_impl.thread.BrokenThreadPool, concurrent.futures.thread.BrokenThreadPool),
+        (executor_impl.process.BrokenProcessPool, concurrent.futures.process.BrokenProcessPool),
     ],
     ids=lambda cls: cls.__name__,
 )
@@ -75,6 +95,10 @@ SIGNATURES = [
     "ThreadPoolExecutor.submit",
     "ThreadPoolExecutor.map",
     "ThreadPoolExecutor.shutdown",
+    "ProcessPoolExecutor.__init__",
+    "ProcessPoolExecutor.submit",
+    "ProcessPoolExecutor.map",
+    "ProcessPoolExecutor.shutdown",
 ]
 
 
@@ -93,4 +117,11 @@ def shape(function: Any) -> list[tuple[str, Any, Any]]:
 
 @pytest.mark.parametrize("dotted", SIGNATURES)
 def test_public_callables_take_the_stdlibs_parameters(dotted: str) -> None:
-    assert shape(resolve(executor_impl, dotted)) == shape(resolve(concurrent.futures, dotted))
+    ours = shape(resolve(executor_impl, dotted))
+    theirs = shape(resolve(concurrent.futures, dotted))
+    if dotted == "ProcessPoolExecutor.__init__" and "max_tasks_per_child" not in {
+        name for name, _, _ in theirs
+    }:
+        # Feature probe: the stdlib gained max_tasks_per_child in 3.11; ours has it everywhere.
+        ours = [p for p in ours if p[0] != "max_tasks_per_child"]
+    assert ours == theirs
