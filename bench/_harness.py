@@ -24,7 +24,7 @@ import threading
 import time
 import tracemalloc
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
@@ -194,12 +194,25 @@ def load_impls(
 
 @dataclass(frozen=True)
 class Metric:
-    """One line of the table: what is measured, its unit, which way is better."""
+    """One line of the table: what is measured, its unit, which way is better.
+
+    *target*: the ratio impl/baseline to reach, at least (higher is better) or
+    at most (lower is better); e.g. ``3.0``, ``1 / 3``, ``1.0`` for "no slower".
+    """
 
     key: str
     label: str
     unit: str
     higher_is_better: bool
+    target: float | None = None
+
+    def target_cell(self, ratio: float) -> str:
+        """The target column's cell for *ratio*, e.g. ``>=3x met`` (empty without a target)."""
+        if self.target is None:
+            return ""
+        met = ratio >= self.target if self.higher_is_better else ratio <= self.target
+        ok = "?" if not math.isfinite(ratio) or ratio <= 0 else "met" if met else "MISSED"
+        return f"{'>=' if self.higher_is_better else '<='}{self.target:.3g}x {ok}"
 
 
 @dataclass(frozen=True)
@@ -332,14 +345,15 @@ def ratio_of(value: float, base: float) -> float:
 
 
 def render_table(results: Sequence[Result], impls: Sequence[Impl]) -> str:
-    """The results as a fixed-width text table, one line per metric."""
+    """The results as a fixed-width text table, one line per metric (and targets, if any)."""
     base = impls[0].name
     others = [impl.name for impl in impls[1:]]
+    targets = any(res.metric.target is not None for res in results)  # add a target column
     header = ["metric", "unit", "better", *[impl.name for impl in impls]]
     left = [True, True, True] + [False] * len(impls)  # text left, numbers right
     for name in others:
-        header += [f"{name}/{base}", f"{name} is"]
-        left += [False, True]
+        header += [f"{name}/{base}", *(["target"] if targets else []), f"{name} is"]
+        left += [False, *([True] if targets else []), True]
     rows = [header]
     for res in results:
         m = res.metric
@@ -347,7 +361,8 @@ def render_table(results: Sequence[Result], impls: Sequence[Impl]) -> str:
         row += [fmt(res.median(impl.name)) for impl in impls]
         for name in others:
             ratio = ratio_of(res.median(name), res.median(base))
-            row += [f"{ratio:.3f}", verdict(ratio, m.higher_is_better)]
+            row += [f"{ratio:.3f}", *([m.target_cell(ratio)] if targets else [])]
+            row.append(verdict(ratio, m.higher_is_better))
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
@@ -432,16 +447,22 @@ def main(
     full: S,
     quick: S,
     required: Sequence[str] = CORE_NAMES,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> int:
     """Parse *argv*, run *benchmarks*, print the table, optionally write JSON.
 
     *full* and *quick* are the problem sizes without and with ``--quick``;
-    *required* names the module attributes the benchmarks use.  Returns the
-    exit code.
+    *required* names the module attributes the benchmarks use; *add_arguments*
+    adds the script's options, and one whose ``dest`` is a field of the sizes
+    overrides it unless ``None``.  Returns the exit code.
     """
     parser = build_parser(description, [b.name for b in benchmarks])
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args(argv)
     sizes = quick if args.quick else full
+    given = {f.name: getattr(args, f.name, None) for f in fields(sizes)}
+    sizes = replace(sizes, **{k: v for k, v in given.items() if v is not None})
     repeat: int = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     if repeat < 1:
         parser.error(f"--repeat must be at least 1, got {repeat}")
@@ -492,6 +513,7 @@ def main(
                         i.name: ratio_of(r.median(i.name), r.median(impls[0].name))
                         for i in impls[1:]
                     },
+                    "target": r.metric.target,
                     "samples": r.samples,
                 }
                 for r in results

@@ -1,7 +1,7 @@
-"""Smoke test of bench/bench_thread.py: it runs and prints its table.
+"""Smoke tests of the scripts in bench/: each runs and prints its table.
 
 Benchmarks are not tests: nothing here looks at a timing or a ratio, only at the exit
-status and the shape of the output.  Only the two fastest benchmarks run.
+status and the shape of the output.  Only the fastest benchmarks run.
 """
 
 from __future__ import annotations
@@ -10,27 +10,55 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "bench_thread.py"
-ARGS = ["--quick", "--bench", "lifecycle", "--bench", "map"]
-LABELS = ["list(map(fn, range(K))), 4 workers", "Future()+callback+set_result+result"]
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def test_bench_thread_quick_prints_a_table(tmp_path: Path) -> None:
+def run_table(script: str, args: list[str], cwd: Path, timeout: float) -> tuple[str, list[str]]:
+    """Run bench/*script* with *args* from *cwd*; return its stdout and its table's lines.
+
+    The table is the header line (starting ``metric``), its rule, then one row per metric.
+    """
     # From another directory: the script must find the harness and the project on its own.
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *ARGS],
-        cwd=tmp_path,
+        [sys.executable, str(BENCH / script), *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     header = next((n for n, line in enumerate(lines) if line.startswith("metric ")), None)
     assert header is not None, proc.stdout
-    assert "executor_impl/stdlib" in lines[header], proc.stdout
     assert set(lines[header + 1]) <= {"-", " "}, proc.stdout
+    return proc.stdout, lines[header:]
+
+
+def test_bench_thread_quick_prints_a_table(tmp_path: Path) -> None:
+    labels = ["list(map(fn, range(K))), 4 workers", "Future()+callback+set_result+result"]
+    out, table = run_table(
+        "bench_thread.py", ["--quick", "--bench", "lifecycle", "--bench", "map"], tmp_path, 60
+    )
+    assert "executor_impl/stdlib" in table[0], out
     # One row per metric, in the benchmarks' order, each with a column for executor_impl.
-    rows = lines[header + 2 : header + 2 + len(LABELS)]
-    assert [row[: len(label)] for row, label in zip(rows, LABELS)] == LABELS, proc.stdout
+    rows = table[2 : 2 + len(labels)]
+    assert [row[: len(label)] for row, label in zip(rows, labels)] == labels, out
+
+
+def test_bench_process_quick_spawn_prints_a_table(tmp_path: Path) -> None:
+    # The spawn start method: the workers must import the task functions by module name,
+    # through the sys.path the script set up, even though bench/ is not a package.
+    labels = ["submit().result() p50, 1 worker", "submit().result() p99, 1 worker"]
+    out, table = run_table(
+        "bench_process.py",
+        ["--quick", "--repeat", "1", "--context", "spawn", "--bench", "latency"],
+        tmp_path,
+        120,
+    )
+    assert "context='spawn'" in out, out
+    # executor_impl, or the stdlib against itself while executor_impl has no process pool.
+    assert "/stdlib" in table[0], out
+    assert "target" in table[0].split(), out
+    rows = table[2 : 2 + len(labels)]
+    assert [row[: len(label)] for row, label in zip(rows, labels)] == labels, out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import concurrent.futures._base
+import concurrent.futures.process
 import concurrent.futures.thread
 import faulthandler
 import importlib
