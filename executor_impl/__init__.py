@@ -6,7 +6,8 @@ The public names, signatures, exception classes (the stdlib's own, by identity) 
 
 Modules mirror CPython's cut: ``_future`` (Future and its state machine), ``_waiting``
 (wait, as_completed), ``_executor`` (Executor, map), ``thread`` (ThreadPoolExecutor),
-``process`` (ProcessPoolExecutor, with ``_process_worker`` for the worker side), and
+``process`` (ProcessPoolExecutor; ``_process_manager`` is its parent-side machinery and
+``_process_worker`` the worker side), and
 ``_sync``, the one module that touches threads and time.
 
 Names are imported on first use (as ``concurrent.futures`` does), so that a spawned worker
