@@ -55,7 +55,17 @@ def _remote_traceback(text: str) -> BaseException:
 class _Worker:
     """The parent's view of one worker process."""
 
-    __slots__ = ("budget", "conn", "exiting", "fd", "inbuf", "outbuf", "process", "tasks")
+    __slots__ = (
+        "budget",
+        "conn",
+        "exiting",
+        "fd",
+        "inbuf",
+        "init_failure",
+        "outbuf",
+        "process",
+        "tasks",
+    )
 
     def __init__(self, process: Any, conn: Any, budget: int | None) -> None:
         self.process = process
@@ -67,6 +77,7 @@ class _Worker:
         self.tasks: set[int] = set()  # ids sent and not answered
         self.budget = budget  # calls it may still be sent (max_tasks_per_child)
         self.exiting = False  # it will exit and that is expected
+        self.init_failure: str | None = None  # its initializer's traceback: it is exiting
 
     def close(self) -> None:
         _parent_fds.discard(self.fd)
@@ -126,7 +137,11 @@ class _PoolState:
     def pick_worker_locked(self) -> _Worker | None:
         least: _Worker | None = None
         for worker in self.workers.values():
-            if worker.exiting or (worker.budget is not None and worker.budget <= 0):
+            if (
+                worker.exiting
+                or worker.init_failure is not None
+                or (worker.budget is not None and worker.budget <= 0)
+            ):
                 continue
             if not worker.tasks:
                 return worker
@@ -315,7 +330,7 @@ class _Manager:
 
     def step(self) -> None:
         state = self.state
-        outcomes: list[tuple[int, int, tuple[bool, Any]]] = []
+        outcomes: list[tuple[int, tuple[bool, Any]]] = []
         writable: list[_Worker] = []
         dead: list[_Worker] = []
         for key, mask in self.selector.select():
@@ -340,10 +355,7 @@ class _Manager:
         with state.lock:
             for worker in writable:
                 self.flush_locked(worker)
-            for task_id, kind, (raised, value) in outcomes:
-                if kind == INIT_FAILED:
-                    failed += state.break_locked(f"A worker's initializer failed:\n{value}")
-                    continue
+            for task_id, (raised, value) in outcomes:
                 entry = state.inflight.pop(task_id, None)
                 if entry is None:
                     continue
@@ -365,7 +377,7 @@ class _Manager:
         del completed
         state.fail(failed)
 
-    def read(self, worker: _Worker, outcomes: list[tuple[int, int, tuple[bool, Any]]]) -> None:
+    def read(self, worker: _Worker, outcomes: list[tuple[int, tuple[bool, Any]]]) -> None:
         """Read what *worker* sent without blocking; decode every complete frame."""
         inbuf = worker.inbuf
         header = FRAME.size
@@ -394,7 +406,13 @@ class _Manager:
                 stop = pos + header + size
                 if stop > end:
                     break
-                outcomes.append((task_id, kind, _decode(kind, view[pos + header : stop])))
+                outcome = _decode(kind, view[pos + header : stop])
+                if kind == INIT_FAILED:
+                    # The pool breaks when the worker has exited (its sentinel), as the
+                    # stdlib's does: by then whatever it logged has been flushed.
+                    worker.init_failure = outcome[1]
+                else:
+                    outcomes.append((task_id, outcome))
                 pos = stop
         if pos:
             del inbuf[:pos]
@@ -422,6 +440,8 @@ class _Manager:
         worker.close()
         if state.broken is not None or (worker.exiting and not worker.tasks):
             return []
+        if worker.init_failure is not None:
+            return state.break_locked(f"A worker's initializer failed:\n{worker.init_failure}")
         return state.break_locked(
             f"worker process {worker.process.pid} ended with exit code {exitcode} "
             f"while it had {len(worker.tasks)} call(s)"
