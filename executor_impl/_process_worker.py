@@ -95,10 +95,9 @@ def _dumps_outcome(task_id: int, kind: int, value: Any) -> tuple[bytes, bytes]:
     except BaseException as exc:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         if kind == ERROR:
-            # The task's own exception does not pickle: describe it instead.
-            original, original_text = value
-            exc = RuntimeError(f"the task raised an exception that cannot be pickled: {original!r}")
-            text = original_text + "\n" + text
+            # The task's own exception does not pickle: its call fails with the pickling
+            # error (as in the stdlib), whose cause shows both tracebacks.
+            text = value[1] + "\nDuring pickling of that exception:\n\n" + text
         try:
             payload = pickle.dumps((exc, text), pickle.HIGHEST_PROTOCOL)
         except BaseException:
