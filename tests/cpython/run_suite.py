@@ -77,7 +77,7 @@ def patch_stdlib_names() -> None:
 
 
 def side_of(test: unittest.TestCase) -> str:
-    """"process" for the tests of process pools, "thread" for the rest."""
+    """The side a test belongs to: "process" for process pools, "thread" for the rest."""
     name = type(test).__name__
     process = any(word in name for word in ("Process", "Fork", "Spawn", "Deadlock"))
     return "process" if process else "thread"
