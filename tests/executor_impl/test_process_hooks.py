@@ -38,6 +38,8 @@ def test_worker_pids_and_processes_name_the_live_workers() -> None:
     assert process.worker_pids(pool) == []
 
 
+# 3.12+ warns when a process with threads (pytest's faulthandler watchdog) forks.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_manager_thread_that_cannot_start_breaks_the_pool_without_leaking_workers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
