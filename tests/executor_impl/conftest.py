@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 from ._helpers import LONG_WAIT, MODULE_NAMES, FuturesAPI, load_api
+from ._process_helpers import ProcessPools, start_shared_processes
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from concurrent.futures import Future
+    from multiprocessing.managers import SyncManager
 
 
 @pytest.fixture(params=sorted(MODULE_NAMES))
@@ -80,3 +82,22 @@ def threads_end_with_their_test() -> Iterator[None]:
         thread.join(timeout=LONG_WAIT)
     alive = [thread.name for thread in leftover if thread.is_alive()]
     assert not alive, f"threads still alive {LONG_WAIT}s after the test: {alive}"
+
+
+@pytest.fixture(scope="session")
+def shared_processes() -> Iterator[SyncManager]:
+    """The processes multiprocessing keeps for a whole session (forkserver, resource tracker),
+    started before any test looks for leaked processes, and the manager behind the gates."""
+    manager = start_shared_processes()
+    yield manager
+    manager.shutdown()
+
+
+@pytest.fixture
+def process_pools(shared_processes: SyncManager) -> Iterator[ProcessPools]:
+    """Makes the test's process pools and gates; when the test ends, opens the gates, shuts
+    the pools down and fails the test if any process it started is still running."""
+    pools = ProcessPools(shared_processes)
+    yield pools
+    problems = pools.close()
+    assert not problems, "; ".join(problems)
