@@ -114,6 +114,7 @@ class _PoolState:
         self.changed = False  # workers or write interest changed: the manager re-registers
         self.crash_next = 0  # fault injection: crash point of the next call sent
         self.cause: str | None = None  # why the pool broke, for BrokenProcessPool.__cause__
+        self.owner: Any = None  # weak reference to the executor, set by the executor
         # The manager's wake-up pipe, opened with the manager thread.
         self.wake_r = self.wake_w = -1
         self.wake_open = False

@@ -148,8 +148,10 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
         self._state = _PoolState(
             max_workers, mp_context, initializer, initargs, max_tasks_per_child
         )
-        # Dropping the executor stops accepting calls; the queued ones still finish.
-        self._state_ref = weakref.ref(self, partial(_collected, self._state))
+        # Dropping the executor stops accepting calls; the queued ones still finish.  The
+        # weak reference lives in the state, which the manager thread keeps alive: one kept on
+        # the executor would die with it in a garbage cycle, and then its callback never runs.
+        self._state.owner = weakref.ref(self, partial(_collected, self._state))
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)`` in a worker; return its Future.

@@ -6,6 +6,7 @@ into a pool; ``pool._processes`` mirrors the stdlib's attribute that code in the
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from typing import TYPE_CHECKING, Any
@@ -60,3 +61,16 @@ def test_a_manager_thread_that_cannot_start_breaks_the_pool_without_leaking_work
         pool.submit(abs, -1)
     pool.shutdown(wait=True)
     assert set(multiprocessing.active_children()) <= before
+
+
+def test_a_pool_collected_by_the_cycle_collector_stops_its_manager_thread() -> None:
+    """The weak reference that tells the manager its executor is gone must outlive the
+    executor even when the executor dies in a garbage cycle."""
+    pool = executor_impl.ProcessPoolExecutor(max_workers=1)
+    pool.cycle = pool  # type: ignore[attr-defined]  # garbage only for the cycle collector
+    assert pool.submit(abs, -2).result(timeout=LONG_WAIT) == 2
+    manager = pool._state.manager
+    del pool
+    gc.collect()
+    manager.join(timeout=LONG_WAIT)
+    assert not manager.is_alive(), "the manager thread outlived its collected executor"
