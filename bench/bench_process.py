@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from multiprocessing.context import BaseContext
 
-    from bench._harness import Impl
+    from bench._impls import Impl
 
 #: The names a module must expose to be benchmarked.
 REQUIRED_NAMES = ("Future", "ProcessPoolExecutor", "wait", "as_completed", "ALL_COMPLETED")

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import concurrent.futures as cf
     from collections.abc import Sequence
 
-    from bench._harness import Impl
+    from bench._impls import Impl
 
 # Targets (the ``target`` column) are the thread-pool goals set for executor_impl: submit+result
 # and map at least 3x the stdlib's rate, a queued task at most a fifth of the stdlib's memory,

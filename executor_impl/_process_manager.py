@@ -291,7 +291,6 @@ class _Manager:
         self.selector = selectors.DefaultSelector()
         self.selector.register(state.wake_r, selectors.EVENT_READ, None)
         self.registered: dict[int, int] = {}  # worker fd -> events
-        self.sentinels: dict[int, _Worker] = {}
 
     def run(self) -> None:
         state = self.state
@@ -324,7 +323,6 @@ class _Manager:
             if old is None:
                 self.selector.register(fd, events, worker)
                 self.selector.register(worker.process.sentinel, selectors.EVENT_READ, worker)
-                self.sentinels[worker.process.sentinel] = worker
             elif old != events:
                 self.selector.modify(fd, events, worker)
             self.registered[fd] = events
@@ -452,7 +450,6 @@ class _Manager:
         if self.registered.pop(worker.fd, None) is not None:
             self.selector.unregister(worker.fd)
             self.selector.unregister(worker.process.sentinel)
-            del self.sentinels[worker.process.sentinel]
 
     def close(self) -> None:
         """Stop every worker (politely when idle, by force when broken) and free it all."""

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
     importlib.util.find_spec("test.test_concurrent_futures") is None,
     reason="this interpreter was installed without its test suite (test.test_concurrent_futures)",
 )
-def test_executor_impl_passes_the_interpreters_own_thread_side_suite() -> None:
+def test_executor_impl_passes_the_interpreters_own_suite() -> None:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
