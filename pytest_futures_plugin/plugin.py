@@ -1,16 +1,42 @@
 """The pytest adapter of pytest-futures, loaded through the ``pytest11`` entry point ``futures``.
 
-For now it only announces itself in the report header; the plugin issue fills in the
-``--executor`` option, the ``executor_backend``/``executor``/``futures_api`` fixtures, markers
-and the conformance report. Keep this module cheap to import: pytest loads it in every
-project where pytest-futures is installed.
+Everything with substance lives in engine modules that import neither pytest nor hypothesis
+(:mod:`.backends`, :mod:`.controls`, :mod:`.guards`, :mod:`.report`); this module turns them
+into options, fixtures, markers and the terminal report. Plugin state lives in
+``config.stash``. Keep this module cheap to import: pytest loads it in every project where
+pytest-futures is installed.
+
+Option values are read in one place, :func:`_settings`, with one precedence:
+marker > command line > environment variable > ini file > default.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib
+import os
+import random
+import shlex
+import types
 from importlib import metadata
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+from . import backends as _backends
+from . import report as _report
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterator
+    from concurrent.futures import Executor
+
+    from .backends import Backend, FuturesAPI
 
 _DISTRIBUTION = "pytest-futures"
+
+DEFAULT_MAX_WORKERS = 2
+"""``max_workers`` of the ``executor`` fixture unless the ``futures_executor`` marker says."""
 
 
 def _version() -> str:
@@ -21,6 +47,361 @@ def _version() -> str:
         return "unknown"
 
 
-def pytest_report_header() -> str:
-    """Name the plugin and its version in pytest's header, e.g. ``pytest-futures 0.1.0.dev0``."""
-    return f"{_DISTRIBUTION} {_version()}"
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("futures", "pytest-futures (concurrent.futures executors)")
+    group.addoption(
+        "--executor",
+        action="append",
+        dest="futures_executor",
+        metavar="NAME[,NAME...]",
+        help="Backends that executor-parametrised tests and specs run on: "
+        + ", ".join(_backends.valid_values())
+        + f" (comma-separated, repeatable; default: {_backends.DEFAULT}; "
+        "env PYTEST_FUTURES_EXECUTOR; ini futures_executor).",
+    )
+    parser.addini(
+        "futures_executor",
+        "Default for --executor: comma-separated backend names.",
+        default=None,
+    )
+    group.addoption(
+        "--futures-seed",
+        dest="futures_seed",
+        metavar="N",
+        help="Base seed of this run (an integer, or 'random'); each test's seed derives from "
+        "it and the test id. Default: random, printed in the header. "
+        "env PYTEST_FUTURES_SEED.",
+    )
+    group.addoption(
+        "--futures-report",
+        dest="futures_report",
+        metavar="PATH",
+        help="Also write the conformance matrix (spec area x backend) as JSON to PATH.",
+    )
+    group.addoption(
+        "--futures-specs",
+        dest="futures_specs",
+        action="store_true",
+        help="Run pytest-futures' executable specification (against the --executor backends) "
+        "instead of, or with explicit paths in addition to, this project's tests.",
+    )
+
+
+_ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
+_ENV_SEED = "PYTEST_FUTURES_SEED"
+
+
+@dataclasses.dataclass
+class _Settings:
+    """This run's validated settings: what ``--executor`` and friends resolved to."""
+
+    backends: list[Backend]
+    seed: int
+    matrix: _report.Matrix = dataclasses.field(default_factory=_report.Matrix)
+
+
+_SETTINGS = pytest.StashKey[_Settings]()
+
+
+def _settings(config: pytest.Config) -> _Settings:
+    """Read and validate every option once, with one precedence; raise ``pytest.UsageError``
+    naming the bad value and where it came from."""
+    values: list[str] | None = config.getoption("futures_executor")
+    source = "--executor"
+    if not values and os.environ.get(_ENV_EXECUTOR):
+        values, source = [os.environ[_ENV_EXECUTOR]], _ENV_EXECUTOR
+    if not values and config.getini("futures_executor"):
+        values, source = [str(config.getini("futures_executor"))], "ini futures_executor"
+    try:
+        selected = _backends.resolve(values or [_backends.DEFAULT])
+    except _backends.BackendError as error:
+        raise pytest.UsageError(f"{error} (from {source})") from None
+
+    seed_text = config.getoption("futures_seed") or os.environ.get(_ENV_SEED) or "random"
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None and "futures_seed" in workerinput:
+        seed = int(workerinput["futures_seed"])  # an xdist worker: the controller's seed
+    elif seed_text == "random":
+        seed = random.SystemRandom().randrange(2**32)
+    else:
+        try:
+            seed = int(seed_text)
+        except ValueError:
+            raise pytest.UsageError(
+                f"--futures-seed={seed_text}: expected an integer or 'random'"
+            ) from None
+    matrix = _report.Matrix(
+        backends=[backend.name for backend in selected],
+        meta={"seed": seed, "backends": [backend.name for backend in selected]},
+    )
+    return _Settings(selected, seed, matrix)
+
+
+def derive_seed(base_seed: int, nodeid: str) -> int:
+    """The seed of one test: a stable function of the run's seed and the test id, so that
+    it does not depend on which tests ran before or on which xdist worker."""
+    digest = hashlib.sha256(f"{base_seed}:{nodeid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = _settings(config)
+    config.stash[_SETTINGS] = settings
+    config.addinivalue_line(
+        "markers",
+        "futures_executor(**kwargs): keyword arguments of the executor the `executor` "
+        "fixture makes (default max_workers=2).",
+    )
+    config.addinivalue_line(
+        "markers",
+        "futures_area(name): the spec area a test belongs to: a row of the conformance "
+        "matrix (pytest-futures).",
+    )
+    names = [backend.name for backend in settings.backends]
+    config.pluginmanager.register(_backend_axis(names), "futures-backend-axis")
+    config.pluginmanager.register(_MatrixRecorder(settings.matrix), "futures-matrix")
+    if config.getoption("futures_specs"):
+        _add_the_specs(config)
+
+
+def _add_the_specs(config: pytest.Config) -> None:
+    """Collect the specification shipped as ``pytest_futures_plugin.specs`` (the repository's
+    ``specs/``): alone when no paths were given, else next to them."""
+    specs = importlib.import_module(f"{__package__}.specs")
+    where = str(specs.__path__[0])
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        config.args.append(where)
+    else:
+        config.args[:] = [where]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: give every worker the controller's seed, so that a test's seed does not
+    depend on the worker that runs it."""
+    node.workerinput["futures_seed"] = node.config.stash[_SETTINGS].seed
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Name the plugin, the backends and the seed, e.g.
+    ``pytest-futures 0.1.0: executors thread, process; seed 1234``."""
+    settings = config.stash[_SETTINGS]
+    names = ", ".join(backend.name for backend in settings.backends)
+    return (
+        f"{_DISTRIBUTION} {_version()}: executors {names}; "
+        f"seed {settings.seed} (--futures-seed={settings.seed} replays it)"
+    )
+
+
+def _backend_axis(names: list[str]) -> types.ModuleType:
+    """A plugin object holding the ``executor_backend`` fixture, parametrised over *names*.
+
+    A fixture of a registered plugin has the lowest precedence, so a project narrows or
+    replaces the axis with its own ``executor_backend`` fixture in a conftest, or for one
+    test with ``@pytest.mark.parametrize("executor_backend", [...])``, as anyio does.
+    """
+
+    @pytest.fixture(scope="module", params=names)
+    def executor_backend(request: pytest.FixtureRequest) -> str:
+        """The backend under test: one name from --executor (tests are parametrised)."""
+        name: str = request.param
+        return name
+
+    # A module, like a conftest, is the plainest holder pytest collects fixtures from.
+    axis = types.ModuleType(f"{__name__}.backend_axis")
+    axis.executor_backend = executor_backend  # type: ignore[attr-defined]
+    return axis
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _backend_named(config: pytest.Config, name: str) -> Backend:
+    for backend in config.stash[_SETTINGS].backends:
+        if backend.name == name:
+            return backend
+    try:
+        return _backends.lookup(name)
+    except _backends.BackendError as error:
+        raise pytest.UsageError(f"executor_backend: {error}") from None
+
+
+@pytest.fixture
+def futures_backend(request: pytest.FixtureRequest, executor_backend: str) -> Backend:
+    """The :class:`~pytest_futures_plugin.backends.Backend` that ``executor_backend`` names."""
+    return _backend_named(request.config, executor_backend)
+
+
+@pytest.fixture
+def futures_api(futures_backend: Backend) -> FuturesAPI:
+    """The backend's module-level API: wait, as_completed, Future, the exceptions, ..."""
+    return futures_backend.api
+
+
+@pytest.fixture
+def futures_seed(request: pytest.FixtureRequest) -> int:
+    """This test's seed: derived from --futures-seed and the test id."""
+    return derive_seed(request.config.stash[_SETTINGS].seed, request.node.nodeid)
+
+
+class ExecutorFactory:
+    """Makes executors of one backend for one test, and shuts every one of them down at the
+    end of the test (cancelling what has not started, where ``shutdown`` can)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.executors: list[Executor] = []
+
+    def __call__(self, **kwargs: Any) -> Executor:
+        """A fresh executor: the backend's factory called with *kwargs*
+        (``max_workers`` defaults to 2)."""
+        kwargs.setdefault("max_workers", DEFAULT_MAX_WORKERS)
+        executor = self.backend.make(**kwargs)
+        self.executors.append(executor)
+        return executor
+
+    def close(self) -> None:
+        """Shut every executor down, waiting for its workers."""
+        while self.executors:
+            executor = self.executors.pop()
+            try:
+                executor.shutdown(wait=True, cancel_futures=True)
+            except TypeError:  # a backend whose shutdown has no cancel_futures
+                executor.shutdown(wait=True)
+
+
+@pytest.fixture
+def executor_factory(futures_backend: Backend) -> Iterator[Callable[..., Executor]]:
+    """Makes executors of the backend under test, ``factory(**kwargs)``; all shut down after."""
+    factory = ExecutorFactory(futures_backend)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def executor(request: pytest.FixtureRequest, executor_factory: Callable[..., Executor]) -> Executor:
+    """A fresh executor of the backend under test, shut down after the test."""
+    marker = request.node.get_closest_marker("futures_executor")
+    kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    return executor_factory(**kwargs)
+
+
+# --------------------------------------------------------------------------- replay
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and _is_ours(item):
+        report.sections.append(("pytest-futures replay", replay_command(item)))
+    return report
+
+
+_OUR_FIXTURES = frozenset({"executor_backend", "futures_seed"})
+
+
+def _is_ours(item: pytest.Item) -> bool:
+    """Whether *item* runs on a backend or a seed of ours (so a replay command means something)."""
+    names = getattr(item, "fixturenames", ())
+    return (
+        bool(_OUR_FIXTURES.intersection(names))
+        or item.get_closest_marker("futures_area") is not None
+    )
+
+
+def replay_command(item: pytest.Item) -> str:
+    """The command line that reruns *item* with its backend and seed."""
+    settings = item.config.stash[_SETTINGS]
+    words = ["pytest", item.nodeid]
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("executor_backend") if callspec is not None else None
+    if isinstance(backend, str):
+        words.append(f"--executor={backend}")
+    words.append(f"--futures-seed={settings.seed}")
+    return shlex.join(words)
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Label each spec test with its area and backend (``user_properties`` travel with the
+    reports, also from pytest-xdist workers), and expect a backend's declared deviations."""
+    for item in items:
+        marker = item.get_closest_marker("futures_area")
+        if marker is None:
+            continue
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("executor_backend") if callspec is not None else None
+        if not isinstance(backend, str):
+            continue
+        area = str(marker.args[0]) if marker.args else str(marker.kwargs.get("name", ""))
+        item.user_properties.append(("futures_area", area))
+        item.user_properties.append(("futures_backend", backend))
+        deviation = _backend_named(config, backend).deviations.get(area)
+        if deviation:
+            item.user_properties.append(("futures_deviation", deviation))
+            item.add_marker(pytest.mark.xfail(reason=f"deviation: {deviation}", strict=False))
+
+
+class _MatrixRecorder:
+    """Records every labelled test report in the run's matrix (on the xdist controller too,
+    which sees the workers' reports but not their items)."""
+
+    def __init__(self, matrix: _report.Matrix) -> None:
+        self.matrix = matrix
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = dict(report.user_properties)
+        area, backend = properties.get("futures_area"), properties.get("futures_backend")
+        if not area or not backend:
+            return
+        status = _report.classify(
+            report.outcome,
+            when=report.when,
+            xfail_reason=getattr(report, "wasxfail", None),
+            deviation=str(properties.get("futures_deviation") or "") or None,
+        )
+        if status is not None:
+            detail = str(getattr(report, "wasxfail", "") or _short(report))
+            self.matrix.record(
+                str(area), str(backend), status, test_id=report.nodeid, detail=detail
+            )
+
+
+def _short(report: pytest.TestReport) -> str:
+    """One line on why *report* skipped or failed."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        return str(getattr(crash, "message", "")) if crash is not None else report.head_line or ""
+    return ""
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    matrix = config.stash[_SETTINGS].matrix
+    if _is_xdist_worker(config) or not matrix.cells():
+        return
+    terminalreporter.write_sep("=", "pytest-futures conformance")
+    for line in matrix.render():
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    path = config.getoption("futures_report")
+    if path and not _is_xdist_worker(config):
+        config.stash[_SETTINGS].matrix.write_json(path)
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")

@@ -1,0 +1,377 @@
+"""Executor backends: what ``--executor`` names, and how a test gets an executor and its API.
+
+A :class:`Backend` is a name, a factory called like the stdlib's pool classes
+(``factory(max_workers=..., **kwargs)``), the module-level API that goes with it
+(:class:`FuturesAPI`: ``wait``, ``as_completed``, the exceptions, ...), probed
+:class:`Capabilities`, and the deviations from ``concurrent.futures`` it documents.
+
+Where backends come from (:func:`resolve`):
+
+- the built-ins: ``thread`` and ``process`` (executor_impl), ``stdlib-thread`` and
+  ``stdlib-process`` (``concurrent.futures``, the reference), and ``all`` for every one of them;
+- ``MODULE:ATTR``: any importable executor factory, e.g. ``concurrent.futures:ThreadPoolExecutor``
+  or ``loky:ProcessPoolExecutor``. MODULE is also where the API is looked up; names it lacks fall
+  back to ``concurrent.futures``;
+- the entry-point group ``pytest_futures.backends``: a third-party package registers
+  ``name = "pkg.module:attr"`` where ``attr`` is a :class:`Backend`, a callable returning one,
+  or an executor factory.
+
+Nothing here imports pytest: errors are :class:`BackendError` (a ``ValueError``), which the
+plugin turns into ``pytest.UsageError``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import concurrent.futures.process
+import concurrent.futures.thread
+import dataclasses
+import functools
+import importlib
+import inspect
+import os
+import sys
+from importlib import metadata
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+    from concurrent.futures import Executor
+    from types import ModuleType
+
+ENTRY_POINT_GROUP = "pytest_futures.backends"
+"""The entry-point group through which other packages register backends."""
+
+DEFAULT = "thread"
+"""The backend used when ``--executor`` is not given."""
+
+PROBE_TIMEOUT = 60.0
+"""Seconds a capability probe may take (starting a process pool on a loaded machine)."""
+
+
+class BackendError(ValueError):
+    """A backend name that cannot be used: unknown, not importable, or not a factory."""
+
+
+# --------------------------------------------------------------------------- the API
+
+
+_API_NAMES = (
+    "Future",
+    "Executor",
+    "wait",
+    "as_completed",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "ALL_COMPLETED",
+    "CancelledError",
+    "TimeoutError",
+    "InvalidStateError",
+    "BrokenExecutor",
+    "BrokenThreadPool",
+    "BrokenProcessPool",
+)
+
+
+class FuturesAPI:
+    """The module-level ``concurrent.futures`` API of one backend.
+
+    Each name is taken from the backend's module, then from its ``thread``/``process``
+    submodules (where the stdlib keeps ``BrokenThreadPool``/``BrokenProcessPool``), then from
+    ``concurrent.futures``; :attr:`origins` says where each one came from.
+    """
+
+    Future: type[concurrent.futures.Future[Any]]
+    Executor: type[concurrent.futures.Executor]
+    wait: Callable[..., Any]
+    as_completed: Callable[..., Iterator[concurrent.futures.Future[Any]]]
+    FIRST_COMPLETED: str
+    FIRST_EXCEPTION: str
+    ALL_COMPLETED: str
+    CancelledError: type[BaseException]
+    TimeoutError: type[BaseException]
+    InvalidStateError: type[BaseException]
+    BrokenExecutor: type[BaseException]
+    BrokenThreadPool: type[BaseException]
+    BrokenProcessPool: type[BaseException]
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module_name = module.__name__
+        origins: dict[str, str] = {}
+        search = [module, *_submodules(module), concurrent.futures]
+        search += [concurrent.futures.thread, concurrent.futures.process]
+        for name in _API_NAMES:
+            for place in search:
+                if hasattr(place, name):
+                    setattr(self, name, getattr(place, name))
+                    origins[name] = place.__name__
+                    break
+        self.origins: Mapping[str, str] = MappingProxyType(origins)
+
+    def __repr__(self) -> str:
+        return f"<FuturesAPI of {self.module_name}>"
+
+
+def _submodules(module: ModuleType) -> Iterator[ModuleType]:
+    """The ``thread`` and ``process`` submodules of *module*, those that import."""
+    for name in ("thread", "process"):
+        try:
+            yield importlib.import_module(f"{module.__name__}.{name}")
+        except ImportError:
+            continue
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, found by trying it rather than by its name.
+
+    ``processes``: tasks run in another process (probed by running ``os.getpid`` in it), so
+    their arguments, results and exceptions must pickle and a worker can be killed.
+    The others say whether the factory or ``shutdown`` accepts that keyword argument.
+    """
+
+    processes: bool
+    cancel_futures: bool
+    max_tasks_per_child: bool
+    initializer: bool
+    mp_context: bool
+
+
+def _accepts(function: Callable[..., Any], keyword: str) -> bool:
+    """Whether *function* can be called with ``keyword=...``."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # no signature (a builtin): assume the stdlib's
+        return True
+    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def probe(factory: Callable[..., Executor]) -> Capabilities:
+    """Start an executor from *factory*, run ``os.getpid`` in it, and read its signatures.
+
+    Raises :class:`BackendError` if the executor cannot be made or cannot run that task
+    within :data:`PROBE_TIMEOUT` seconds.
+    """
+    try:
+        executor = factory(max_workers=1)
+    except Exception as error:
+        raise BackendError(f"{_describe(factory)}(max_workers=1) raised {error!r}") from error
+    try:
+        pid = executor.submit(os.getpid).result(timeout=PROBE_TIMEOUT)
+    except Exception as error:
+        raise BackendError(f"{_describe(factory)} could not run os.getpid: {error!r}") from error
+    finally:
+        executor.shutdown(wait=True)
+    return Capabilities(
+        processes=pid != os.getpid(),
+        cancel_futures=_accepts(executor.shutdown, "cancel_futures"),
+        max_tasks_per_child=_accepts(factory, "max_tasks_per_child"),
+        initializer=_accepts(factory, "initializer"),
+        mp_context=_accepts(factory, "mp_context"),
+    )
+
+
+def _describe(factory: Callable[..., Any]) -> str:
+    module = getattr(factory, "__module__", "?")
+    return f"{module}:{getattr(factory, '__qualname__', factory)!s}"
+
+
+# --------------------------------------------------------------------------- backends
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """One executor under test.
+
+    ``name`` is how ``--executor`` spells it and the id tests are parametrised with;
+    ``factory(max_workers=..., **kwargs)`` makes a fresh executor; ``api_module`` is the
+    module whose ``wait``, ``as_completed`` and exceptions go with it; ``deviations`` maps a
+    spec area to the documented reason this backend deliberately differs there.
+    """
+
+    name: str
+    factory: Callable[..., Executor]
+    api_module: str = "concurrent.futures"
+    description: str = ""
+    deviations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def make(self, **kwargs: Any) -> Executor:
+        """A fresh executor: ``factory(**kwargs)``."""
+        return self.factory(**kwargs)
+
+    @functools.cached_property
+    def api(self) -> FuturesAPI:
+        """The module-level API of this backend (see :class:`FuturesAPI`)."""
+        return FuturesAPI(importlib.import_module(self.api_module))
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:
+        """The probed :class:`Capabilities` (the first access starts an executor once)."""
+        return probe(self.factory)
+
+
+def _builtins() -> dict[str, Backend]:
+    # executor_impl needs only the stdlib and imports in milliseconds; imported here, not at
+    # the top, so that loading the plugin in a project that never selects a backend costs
+    # nothing.
+    import executor_impl
+
+    return {
+        "thread": Backend(
+            "thread",
+            executor_impl.ThreadPoolExecutor,
+            "executor_impl",
+            "executor_impl's ThreadPoolExecutor",
+        ),
+        "process": Backend(
+            "process",
+            executor_impl.ProcessPoolExecutor,
+            "executor_impl",
+            "executor_impl's ProcessPoolExecutor",
+        ),
+        "stdlib-thread": Backend(
+            "stdlib-thread",
+            concurrent.futures.ThreadPoolExecutor,
+            "concurrent.futures",
+            "concurrent.futures.ThreadPoolExecutor (the reference)",
+        ),
+        "stdlib-process": Backend(
+            "stdlib-process",
+            concurrent.futures.ProcessPoolExecutor,
+            "concurrent.futures",
+            "concurrent.futures.ProcessPoolExecutor (the reference)",
+        ),
+    }
+
+
+BUILTIN_NAMES = ("thread", "process", "stdlib-thread", "stdlib-process")
+"""The built-in backends, in the order ``all`` expands to."""
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    """The installed ``pytest_futures.backends`` entry points, by name (not loaded)."""
+    if sys.version_info >= (3, 10):
+        found: Iterable[metadata.EntryPoint] = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    else:  # 3.9: entry_points() takes no arguments and returns a dict by group
+        found = metadata.entry_points().get(ENTRY_POINT_GROUP, ())
+    return {entry.name: entry for entry in found}
+
+
+def valid_values() -> list[str]:
+    """What ``--executor`` accepts, for help texts and error messages."""
+    names = [*BUILTIN_NAMES, "all", *sorted(_entry_points())]
+    return [*names, "MODULE:ATTR"]
+
+
+def _usage(value: str, problem: str) -> BackendError:
+    return BackendError(
+        f"--executor={value}: {problem}; valid values are {', '.join(valid_values())} "
+        "(MODULE:ATTR names an executor factory, e.g. concurrent.futures:ThreadPoolExecutor)"
+    )
+
+
+def _from_import(value: str) -> Backend:
+    """The backend that ``MODULE:ATTR`` names (ATTR may be dotted)."""
+    module_name, _, attr_path = value.partition(":")
+    if not module_name or not attr_path or ":" in attr_path:
+        raise _usage(value, "expected MODULE:ATTR")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
+        raise BackendError(
+            f"--executor={value}: cannot import module {module_name!r}: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    target: Any = module
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise BackendError(
+                f"--executor={value}: module {module_name!r} has no attribute {attr_path!r}"
+            ) from None
+    if not callable(target):
+        raise BackendError(
+            f"--executor={value}: {attr_path!r} is a {type(target).__name__}, not an "
+            "executor factory (a class or function called like ThreadPoolExecutor)"
+        )
+    return Backend(value, target, module_name, f"{attr_path} from {module_name}")
+
+
+def _from_entry_point(name: str, entry: metadata.EntryPoint) -> Backend:
+    try:
+        loaded = entry.load()
+    except Exception as error:
+        raise BackendError(
+            f"--executor={name}: the {ENTRY_POINT_GROUP} entry point {entry.value!r} "
+            f"failed to load: {type(error).__name__}: {error}"
+        ) from error
+    if isinstance(loaded, Backend):
+        return dataclasses.replace(loaded, name=name)
+    if not callable(loaded):
+        raise BackendError(f"--executor={name}: entry point {entry.value!r} is not a factory")
+    if not isinstance(loaded, type) and not _takes_arguments(loaded):
+        # A function of no arguments describes the backend; anything else is a factory.
+        loaded = loaded()
+        if not isinstance(loaded, Backend):
+            raise BackendError(
+                f"--executor={name}: entry point {entry.value!r} returned {loaded!r}, "
+                "not a pytest_futures_plugin.backends.Backend"
+            )
+    if isinstance(loaded, Backend):
+        return dataclasses.replace(loaded, name=name)
+    module_name = entry.value.partition(":")[0]
+    return Backend(name, loaded, module_name, f"entry point {entry.value}")
+
+
+def _takes_arguments(function: Callable[..., Any]) -> bool:
+    try:
+        return bool(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return True
+
+
+def resolve(values: Iterable[str]) -> list[Backend]:
+    """The backends that *values* select, in order and without repeats.
+
+    Each value is one ``--executor`` argument: a comma-separated list of names. Raises
+    :class:`BackendError` naming the bad value and the valid ones.
+    """
+    builtins = _builtins()
+    entry_points: dict[str, metadata.EntryPoint] | None = None
+    selected: dict[str, Backend] = {}
+    for value in values:
+        names = [name.strip() for name in value.split(",")]
+        for name in names:
+            if not name:
+                raise _usage(value, "empty backend name")
+            if name == "all":
+                for builtin in BUILTIN_NAMES:
+                    selected.setdefault(builtin, builtins[builtin])
+                continue
+            if name in selected:
+                continue
+            if name in builtins:
+                selected[name] = builtins[name]
+                continue
+            if entry_points is None:
+                entry_points = _entry_points()
+            if name in entry_points:
+                selected[name] = _from_entry_point(name, entry_points[name])
+            elif ":" in name:
+                selected[name] = _from_import(name)
+            else:
+                raise _usage(name, f"unknown backend {name!r}")
+    return list(selected.values())
+
+
+def lookup(name: str) -> Backend:
+    """The one backend called *name* (as :func:`resolve` would select it)."""
+    found = resolve([name])
+    if len(found) != 1:
+        raise _usage(name, "expected the name of one backend")
+    return found[0]
