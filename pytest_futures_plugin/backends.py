@@ -11,7 +11,8 @@ Where backends come from (:func:`resolve`):
   ``stdlib-process`` (``concurrent.futures``, the reference), and ``all`` for every one of them;
 - ``MODULE:ATTR``: any importable executor factory, e.g. ``concurrent.futures:ThreadPoolExecutor``
   or ``loky:ProcessPoolExecutor``. MODULE is also where the API is looked up; names it lacks fall
-  back to ``concurrent.futures``;
+  back to ``concurrent.futures``. With a dotted ATTR (``mod:Namespace.Pool``) the API is looked
+  up in ``Namespace`` first, so one module can hold several complete backends;
 - the entry-point group ``pytest_futures.backends``: a third-party package registers
   ``name = "pkg.module:attr"`` where ``attr`` is a :class:`Backend`, a callable returning one,
   or an executor factory.
@@ -96,16 +97,17 @@ class FuturesAPI:
     BrokenThreadPool: type[BaseException]
     BrokenProcessPool: type[BaseException]
 
-    def __init__(self, module: ModuleType) -> None:
+    def __init__(self, module: ModuleType, namespace: object = None) -> None:
         self.module_name = module.__name__
         origins: dict[str, str] = {}
-        search = [module, *_submodules(module), concurrent.futures]
+        search: list[Any] = [] if namespace is None else [namespace]
+        search += [module, *_submodules(module), concurrent.futures]
         search += [concurrent.futures.thread, concurrent.futures.process]
         for name in _API_NAMES:
             for place in search:
                 if hasattr(place, name):
                     setattr(self, name, getattr(place, name))
-                    origins[name] = place.__name__
+                    origins[name] = getattr(place, "__qualname__", None) or place.__name__
                     break
         self.origins: Mapping[str, str] = MappingProxyType(origins)
 
@@ -198,6 +200,9 @@ class Backend:
     api_module: str = "concurrent.futures"
     description: str = ""
     deviations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    api_namespace: object = None
+    """Searched for API names before ``api_module``: the class or object that holds the
+    factory when ``MODULE:ATTR`` has a dotted ATTR (``mod:Namespace.Pool``)."""
 
     def make(self, **kwargs: Any) -> Executor:
         """A fresh executor: ``factory(**kwargs)``."""
@@ -206,7 +211,7 @@ class Backend:
     @functools.cached_property
     def api(self) -> FuturesAPI:
         """The module-level API of this backend (see :class:`FuturesAPI`)."""
-        return FuturesAPI(importlib.import_module(self.api_module))
+        return FuturesAPI(importlib.import_module(self.api_module), self.api_namespace)
 
     @functools.cached_property
     def capabilities(self) -> Capabilities:
@@ -287,7 +292,9 @@ def _from_import(value: str) -> Backend:
             f"{type(error).__name__}: {error}"
         ) from error
     target: Any = module
+    holder: Any = None
     for part in attr_path.split("."):
+        holder = target
         try:
             target = getattr(target, part)
         except AttributeError:
@@ -299,7 +306,9 @@ def _from_import(value: str) -> Backend:
             f"--executor={value}: {attr_path!r} is a {type(target).__name__}, not an "
             "executor factory (a class or function called like ThreadPoolExecutor)"
         )
-    return Backend(value, target, module_name, f"{attr_path} from {module_name}")
+    namespace = None if holder is module else holder
+    description = f"{attr_path} from {module_name}"
+    return Backend(value, target, module_name, description, api_namespace=namespace)
 
 
 def _from_entry_point(name: str, entry: metadata.EntryPoint) -> Backend:

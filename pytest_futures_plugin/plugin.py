@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from .backends import Backend, FuturesAPI
+    from .controls import Controls
 
 _DISTRIBUTION = "pytest-futures"
 
@@ -277,10 +278,23 @@ class ExecutorFactory:
 
 
 @pytest.fixture
-def executor_factory(futures_backend: Backend) -> Iterator[Callable[..., Executor]]:
+def futures_controls() -> Iterator[Controls]:
+    """Gates, latches and recorders for tasks in threads or worker processes; all opened after."""
+    from .controls import Controls
+
+    with Controls() as controls:
+        yield controls
+
+
+@pytest.fixture
+def executor_factory(
+    futures_backend: Backend, futures_controls: Controls
+) -> Iterator[Callable[..., Executor]]:
     """Makes executors of the backend under test, ``factory(**kwargs)``; all shut down after."""
     factory = ExecutorFactory(futures_backend)
     yield factory
+    # Open the test's gates first, so that shutting down never waits on a blocked task.
+    futures_controls.release_all()
     factory.close()
 
 
@@ -332,10 +346,22 @@ def replay_command(item: pytest.Item) -> str:
 # --------------------------------------------------------------------------- the matrix
 
 
+_FORK_WITH_THREADS = pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded:DeprecationWarning"
+)
+"""Python 3.12+ warns at every fork of a process that has threads. A test on our backends has
+some by design (the controls server, thread pools, the process pool's manager), and the process
+backends fork by default on Linux; the children re-initialise what they inherit. Applied only
+to executor-parametrised tests, so the warning still reaches a project's other tests."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Label each spec test with its area and backend (``user_properties`` travel with the
-    reports, also from pytest-xdist workers), and expect a backend's declared deviations."""
+    """Let executor-parametrised tests fork with threads; label each spec test with its area
+    and backend (``user_properties`` travel with the reports, also from pytest-xdist workers);
+    expect a backend's declared deviations."""
     for item in items:
+        if "executor_backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(_FORK_WITH_THREADS)
         marker = item.get_closest_marker("futures_area")
         if marker is None:
             continue
