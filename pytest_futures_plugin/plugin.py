@@ -12,6 +12,7 @@ marker > command line > environment variable > ini file > default.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -33,11 +34,19 @@ if TYPE_CHECKING:
 
     from .backends import Backend, FuturesAPI
     from .controls import Controls
+    from .guards import HangGuard, LeakCheck
 
 _DISTRIBUTION = "pytest-futures"
 
 DEFAULT_MAX_WORKERS = 2
 """``max_workers`` of the ``executor`` fixture unless the ``futures_executor`` marker says."""
+
+DEFAULT_HANG_TIMEOUT = 120.0
+"""Seconds a phase of an executor test may take before the hang guard fails it: generous,
+since only a hang takes so long, and below pytest-timeout's usual bounds."""
+
+LEAK_GRACE = 10.0
+"""Seconds the threads and processes a test started get to exit after it ended."""
 
 
 def _version() -> str:
@@ -77,6 +86,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "env PYTEST_FUTURES_SEED.",
     )
     group.addoption(
+        "--futures-hang-timeout",
+        dest="futures_hang_timeout",
+        metavar="SECONDS",
+        help="Fail an executor test whose setup, call or teardown takes longer, printing every "
+        "thread's stack and the futures each waits on (0 disables; default "
+        f"{DEFAULT_HANG_TIMEOUT:g}; marker futures_hang_timeout(seconds), "
+        "env PYTEST_FUTURES_HANG_TIMEOUT, ini futures_hang_timeout).",
+    )
+    parser.addini(
+        "futures_hang_timeout", "Default for --futures-hang-timeout (seconds).", default=None
+    )
+    group.addoption(
         "--futures-report",
         dest="futures_report",
         metavar="PATH",
@@ -93,6 +114,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 _ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
 _ENV_SEED = "PYTEST_FUTURES_SEED"
+_ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
 
 
 @dataclasses.dataclass
@@ -102,6 +124,7 @@ class _Settings:
     backends: list[Backend]
     seed: int
     matrix: _report.Matrix = dataclasses.field(default_factory=_report.Matrix)
+    hang_timeout: float = DEFAULT_HANG_TIMEOUT
 
 
 _SETTINGS = pytest.StashKey[_Settings]()
@@ -138,7 +161,30 @@ def _settings(config: pytest.Config) -> _Settings:
         backends=[backend.name for backend in selected],
         meta={"seed": seed, "backends": [backend.name for backend in selected]},
     )
-    return _Settings(selected, seed, matrix)
+    hang_timeout = _hang_timeout(config)
+    return _Settings(selected, seed, matrix, hang_timeout)
+
+
+def _hang_timeout(config: pytest.Config) -> float:
+    """The hang bound from the command line, the environment or the ini file, validated."""
+    for source, value in (
+        ("--futures-hang-timeout", config.getoption("futures_hang_timeout")),
+        (_ENV_HANG, os.environ.get(_ENV_HANG)),
+        ("ini futures_hang_timeout", config.getini("futures_hang_timeout")),
+    ):
+        if value not in (None, ""):
+            return _seconds(value, source, pytest.UsageError)
+    return DEFAULT_HANG_TIMEOUT
+
+
+def _seconds(value: object, source: str, error: type[Exception]) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise error(f"{source}={value!r}: expected a number of seconds >= 0 (0 disables)")
+    return seconds
 
 
 def derive_seed(base_seed: int, nodeid: str) -> int:
@@ -158,6 +204,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "futures_executor(**kwargs): keyword arguments of the executor the `executor` "
         "fixture makes (default max_workers=2).",
+    )
+    config.addinivalue_line(
+        "markers",
+        "futures_hang_timeout(seconds): the hang guard's bound for this test (0 disables).",
+    )
+    config.addinivalue_line(
+        "markers",
+        "futures_leak_check: fail the test if it leaves threads or child processes behind "
+        "(always on for executor-parametrised tests).",
     )
     config.addinivalue_line(
         "markers",
@@ -431,3 +486,83 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+# --------------------------------------------------------------------------- guards
+
+_LEAKS: pytest.StashKey[LeakCheck] = pytest.StashKey()
+_GUARDS: pytest.StashKey[list[HangGuard]] = pytest.StashKey()
+
+
+def _guarded(item: pytest.Item) -> bool:
+    return "executor_backend" in getattr(item, "fixturenames", ()) or any(
+        item.get_closest_marker(name) for name in ("futures_hang_timeout", "futures_leak_check")
+    )
+
+
+def _bound(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("futures_hang_timeout")
+    if marker is not None and marker.args:
+        where = f"{item.nodeid}: futures_hang_timeout"
+        return _seconds(marker.args[0], where, pytest.UsageError)
+    return item.config.stash[_SETTINGS].hang_timeout
+
+
+def _phase(item: pytest.Item) -> contextlib.AbstractContextManager[object]:
+    """The hang guard of one phase of *item*, or nothing when it is not ours or disabled."""
+    bound = _bound(item) if _guarded(item) else 0.0
+    if not bound:
+        return contextlib.nullcontext()
+    from .guards import HangGuard
+
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
+    guard = HangGuard(bound, f"backend: {backend}; test: {item.nodeid}")
+    item.stash.setdefault(_GUARDS, []).append(guard)
+    return guard
+
+
+def _release_if_hung(item: pytest.Item) -> None:
+    """After a reported hang, fail the futures that threads are still blocked on, so that the
+    deadlocked tasks return, their pools shut down at teardown and the process can exit."""
+    if any(guard.reports for guard in item.stash.get(_GUARDS, [])):
+        from .guards import FuturesHangError, release_waiters
+
+        release_waiters(FuturesHangError(f"released by pytest-futures: {item.nodeid} hung"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    if _guarded(item):
+        from .guards import LeakCheck
+
+        leaks = LeakCheck(LEAK_GRACE)
+        leaks.start()
+        item.stash[_LEAKS] = leaks
+    with _phase(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    with _phase(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    _release_if_hung(item)
+    try:
+        with _phase(item):
+            result = yield
+    finally:
+        _release_if_hung(item)  # the teardown itself hung (a shutdown waiting on a worker)
+    leaks = item.stash.get(_LEAKS, None)
+    if leaks is not None:
+        problems = leaks.check()
+        if problems:
+            raise AssertionError(
+                "pytest-futures leak check: the test left these running:\n  "
+                + "\n  ".join(problems)
+            )
+    return result
