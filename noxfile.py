@@ -1,4 +1,5 @@
-"""Nox sessions: the test suite on every supported Python, lint, type-check and coverage.
+"""Nox sessions: the test suite on every supported Python, the specs per backend, lint,
+type-check and coverage.
 
 Run ``nox -l`` to list them, ``nox`` for the defaults, ``nox -s tests-3.9 -- -k cancel`` to pass
 arguments through to pytest.
@@ -70,6 +71,24 @@ def tests(session: nox.Session) -> None:
     """Run the test suite; arguments after ``--`` go to pytest."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+SPEC_BACKENDS = ["thread", "process", "stdlib-thread", "stdlib-process"]
+
+
+@nox.session(python=ALL_PYTHONS)
+@nox.parametrize("backend", SPEC_BACKENDS)
+def specs(session: nox.Session, backend: str) -> None:
+    """Run the specification against one backend (profile: $HYPOTHESIS_PROFILE, default ci)."""
+    session.install("-e", ".[test]")
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    session.run(
+        "pytest",
+        "specs",
+        f"--executor={backend}",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": profile},
+    )
 
 
 @nox.session(python=TOOLS_PYTHON)
