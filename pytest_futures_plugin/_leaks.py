@@ -30,12 +30,14 @@ __all__ = [
 WATCHDOG_THREAD_NAME = "pytest-futures-hang-guard"
 #: Name prefixes of threads that outlive a test by design; a leak check never reports them.
 SERVICE_THREAD_PREFIXES = ("pytest-futures-controls", WATCHDOG_THREAD_NAME)
-#: multiprocessing's helper processes are started on first use and live as long as the
+#: multiprocessing's (and loky's) helper processes are started on first use and live as long as the
 #: interpreter: matched in the command line, they are never reported as leaks.
 SERVICE_PROCESS_MARKERS = (
     "multiprocessing.resource_tracker",
     "multiprocessing.forkserver",
     "multiprocessing.semaphore_tracker",
+    # loky (joblib's process pool) keeps its own resource tracker for the interpreter's life.
+    "loky.backend.resource_tracker",
 )
 
 
