@@ -452,7 +452,10 @@ class _MatrixRecorder:
             deviation=str(properties.get("futures_deviation") or "") or None,
         )
         if status is not None:
-            detail = str(getattr(report, "wasxfail", "") or _short(report))
+            if status is _report.Status.DEVIATION:
+                detail = str(properties["futures_deviation"])
+            else:
+                detail = str(getattr(report, "wasxfail", "") or _short(report))
             self.matrix.record(
                 str(area), str(backend), status, test_id=report.nodeid, detail=detail
             )
