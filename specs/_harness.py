@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
     from pytest_futures_plugin.backends import Backend, FuturesAPI
 
-BOUND = 30.0
-"""Seconds a wait that must succeed may take; only a broken executor ever waits this long."""
+BOUND = float(os.environ.get("PYTEST_FUTURES_SPEC_BOUND", "30"))
+"""Seconds a wait that must succeed may take; only a broken executor ever waits this long.
+``PYTEST_FUTURES_SPEC_BOUND`` lowers it where only broken executors run (the tests that show
+each spec catches its broken executors), so that a lost future fails fast."""
 
 EXPIRES = 0.02
 """Seconds of a timeout the spec expects to expire (the future is held by a gate)."""
@@ -77,7 +79,8 @@ def run_spec(
     and so run hundreds of examples per second.
     """
     base = profile()
-    chosen = settings(base, max_examples=base.max_examples * scale, **overrides)
+    overrides.setdefault("max_examples", base.max_examples * scale)
+    chosen = settings(base, **overrides)
     test = get_state_machine_test(machine, settings=chosen)  # type: ignore[no-untyped-call,unused-ignore]
     hypothesis.seed(seed)(test)
     test()

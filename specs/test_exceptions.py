@@ -1,0 +1,468 @@
+"""Exception propagation, as the documentation of ``concurrent.futures`` states it.
+
+    Future.result(): "If the call raised an exception, this method will raise the same
+    exception."
+
+    Future.exception(): "Return the exception raised by the call. ... If the call completed
+    without raising, None is returned."
+
+    Executor.map(): "If a fn call raises an exception, then that exception will be raised when
+    its value is retrieved from the iterator."
+
+    ProcessPoolExecutor: "only picklable objects can be executed and returned."
+
+What "the same exception" means depends on where the call ran:
+
+* in a thread of the test's process, it is the very object the call raised (identity);
+* in a worker process, it is a copy made by pickling: same type, same ``args``, same public
+  attributes. Its ``__cause__`` may carry the worker's traceback (the stdlib attaches a
+  ``_RemoteTraceback``); that is allowed, not required.
+
+This holds for ``BaseException`` subclasses that are not ``Exception`` (a pool must not let
+them kill its worker), and for exceptions with unusual constructors (several arguments,
+keyword-only, none, attributes set after construction), as long as they pickle and unpickle
+on process pools.
+
+On a process pool, a call whose argument, result or exception cannot be pickled fails its
+own future with the error pickling raised (here ``pickle.PicklingError``, what the stdlib
+reports for each of the three on 3.9-3.13), and the pool keeps working.
+
+Recorded, not asserted (behaviours that differ and are not documented):
+
+* An exception that pickles but cannot be unpickled (``LossyError``: its ``args`` are not its
+  constructor's arguments) breaks the stdlib's process pool (``BrokenProcessPool`` for every
+  pending call, on 3.9-3.13; as an argument the worker dies unpickling the call, as an
+  exception the pool's manager fails to unpickle the result); executor_impl fails only that
+  call's future. No CPython issue tracks it for concurrent.futures (python/cpython#103061 is
+  the same cause in ``multiprocessing.Pool``). So ``LossyError`` runs on thread pools only.
+* ``KeyboardInterrupt`` and ``SystemExit`` raised by a call are not exercised: the spec's own
+  ``BaseException`` subclass carries the property without disturbing the test run.
+
+Falsy exceptions (``__bool__`` false, or ``__len__`` 0) are in separate tests below: the
+stdlib's ``result()`` tests ``if self._exception:`` and returns None for them, and its
+process pool turns them into a None result (CPython gh-132063, fixed upstream in 2025); on
+an interpreter whose stdlib has the bug (found by trying it) those tests are strict xfails.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import errno
+import functools
+import pickle
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, precondition, rule
+
+from pytest_futures_plugin import faults, tasks
+
+from . import _tasks
+from ._harness import BOUND, run_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from concurrent.futures import Executor, Future
+
+    from pytest_futures_plugin.backends import Backend
+
+pytestmark = pytest.mark.futures_area("exceptions")
+
+MAX_WORKERS = 2
+
+
+def _annotated(message: str, detail: int) -> _tasks.AnnotatedError:
+    error = _tasks.AnnotatedError(message)
+    error.detail = detail
+    return error
+
+
+EXCEPTIONS = st.one_of(
+    st.builds(_tasks.SpecError, st.integers()),
+    st.builds(_tasks.SpecBaseError, st.integers()),
+    st.builds(_tasks.ManyArgsError, st.integers(), st.text(max_size=3), st.booleans()),
+    st.builds(_tasks.KeywordOnlyError, code=st.integers()),
+    st.builds(_tasks.NoArgsError),
+    st.builds(_annotated, st.text(max_size=3), st.integers()),
+    # OSError(errno, text) makes the subclass for that errno (FileNotFoundError, ...).
+    st.builds(OSError, st.sampled_from([errno.ENOENT, errno.EACCES]), st.just("spec")),
+    st.builds(KeyError, st.text(max_size=3)),
+)
+"""Exceptions that pickle and unpickle, so every backend carries them."""
+
+VALUES = st.integers() | st.text(max_size=3) | st.none()
+
+
+def _public(error: BaseException) -> dict[str, Any]:
+    return {k: v for k, v in vars(error).items() if not k.startswith("_")}
+
+
+def same_exception(got: BaseException | None, raised: BaseException, processes: bool) -> bool:
+    """Whether *got* is "the same exception" as *raised*: the object itself from a thread,
+    an equal copy (type, args, public attributes) from a worker process."""
+    if not processes:
+        return got is raised
+    return (
+        got is not None
+        and type(got) is type(raised)
+        and got.args == raised.args
+        and _public(got) == _public(raised)
+    )
+
+
+@dataclasses.dataclass
+class Expected:
+    """What one call's future must report: a value, an exception, or a pickling failure."""
+
+    label: str
+    value: Any = None
+    error: BaseException | None = None
+    unpicklable: str | None = None  # a process pool fails the call: pickling this failed
+    value_type: type | None = None  # the value is a new object: only its type is known
+    made_by_the_call: bool = False  # the error is made by the call: an equal one is expected
+
+    def describe(self) -> str:
+        if self.unpicklable is not None:
+            return f"a pickling error about {self.unpicklable}"
+        if self.error is not None:
+            return f"raising {self.error!r}"
+        return f"returning {self.value!r}"
+
+
+class ExceptionPropagation(RuleBasedStateMachine):
+    """Calls that return, raise, or cannot cross a process boundary, on a real pool."""
+
+    futures = Bundle("futures")
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__()
+        self.api = backend.api
+        self.processes = backend.capabilities.processes
+        self.expected: dict[int, Expected] = {}
+        self.objects: list[Future[Any]] = []
+        self.executor = backend.make(max_workers=MAX_WORKERS)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _submit(self, expected: Expected, fn: Any, *args: Any) -> Future[Any]:
+        try:
+            future = self.executor.submit(fn, *args)
+        except self.api.BrokenExecutor as error:
+            raise AssertionError(
+                f"submit() of the call {expected.describe()}: the pool is broken ({error!r}), "
+                "yet no call broke it"
+            ) from error
+        self.expected[id(future)] = expected
+        self.objects.append(future)
+        return future
+
+    def _label(self, what: str) -> str:
+        return f"future {len(self.objects)} ({what})"
+
+    def _outcome(self, future: Future[Any]) -> BaseException | None:
+        """The future's exception, once it is done (bounded)."""
+        try:
+            return future.exception(timeout=BOUND)
+        except self.api.TimeoutError:
+            label = self.expected[id(future)].label
+            raise AssertionError(f"{label}: {future!r} not done after {BOUND}s") from None
+
+    def _check_exception(self, future: Future[Any], got: BaseException | None) -> None:
+        """*got* is what the future reports as its exception: the one the call raised,
+        None if it returned, a pickling error if it could not cross."""
+        expected = self.expected[id(future)]
+        if expected.unpicklable is not None:
+            assert isinstance(got, pickle.PicklingError), (
+                f"{expected.label}: {expected.unpicklable} cannot be pickled: the call fails "
+                f"with the PicklingError, not {got!r}"
+            )
+            assert not isinstance(got, self.api.BrokenExecutor), f"{expected.label}: {got!r}"
+            self._the_pool_still_works(expected)
+        elif expected.error is not None:
+            copied = self.processes or expected.made_by_the_call
+            assert same_exception(got, expected.error, copied), (
+                f"{expected.label}: the call raised {expected.error!r} "
+                f"({type(expected.error).__qualname__}), the future reports {got!r} "
+                f"({type(got).__qualname__})"
+            )
+        else:
+            assert got is None, f"{expected.label}: the call returned, the future has {got!r}"
+
+    def _check_value(self, future: Future[Any], value: Any) -> None:
+        expected = self.expected[id(future)]
+        if expected.value_type is not None:
+            assert type(value) is expected.value_type, f"{expected.label}: {value!r}"
+        else:
+            assert value == expected.value, f"{expected.label}: result() {value!r}"
+
+    def _check_result(self, future: Future[Any]) -> None:
+        """Wait for *future* (bounded); ``result()`` returns the call's value or raises what
+        ``exception()`` returns, which is what the call raised."""
+        expected = self.expected[id(future)]
+        failed = self._outcome(future)  # waits, bounded
+        raised: BaseException | None = None
+        try:
+            value = future.result(timeout=0)
+        except BaseException as error:  # a BaseException subclass too: it is the call's
+            raised = error
+        if failed is None:
+            assert raised is None, f"{expected.label}: exception() is None, result() raised"
+            self._check_exception(future, None)
+            self._check_value(future, value)
+        else:
+            assert raised is failed, (
+                f"{expected.label}: result() raised {raised!r}, exception() returned {failed!r}"
+            )
+            self._check_exception(future, raised)
+
+    def _the_pool_still_works(self, after: Expected) -> None:
+        future = self._submit(
+            Expected(self._label("returns"), value="still works"), tasks.return_value, "still works"
+        )
+        try:
+            value = future.result(timeout=BOUND)
+        except BaseException as error:
+            raise AssertionError(
+                f"after {after.label} failed to pickle, the pool cannot run a call: {error!r}"
+            ) from error
+        assert value == "still works"
+
+    # -- rules -------------------------------------------------------------------------------
+
+    @rule(target=futures, value=VALUES)
+    def submit_returning(self, value: Any) -> Future[Any]:
+        return self._submit(
+            Expected(self._label("returns"), value=value), tasks.return_value, value
+        )
+
+    @rule(target=futures, error=EXCEPTIONS)
+    def submit_raising(self, error: BaseException) -> Future[Any]:
+        label = self._label(f"raises {type(error).__name__}")
+        return self._submit(Expected(label, error=error), tasks.raise_exception, error)
+
+    @precondition(lambda self: not self.processes)
+    @rule(target=futures, left=st.integers(), right=st.integers())
+    def submit_raising_lossy(self, left: int, right: int) -> Future[Any]:
+        """An exception that cannot be rebuilt from its args: in a thread nothing copies it."""
+        error = _tasks.LossyError(left, right)
+        label = self._label("raises LossyError")
+        return self._submit(Expected(label, error=error), tasks.raise_exception, error)
+
+    @rule(target=futures)
+    def submit_unpicklable_argument(self) -> Future[Any]:
+        """On a process pool the call fails with the PicklingError; the pool keeps working."""
+        argument = faults.Unpicklable("argument")
+        label = self._label("takes an unpicklable argument")
+        if self.processes:
+            expected = Expected(label, unpicklable=repr(argument))
+        else:
+            expected = Expected(label, value=argument)
+        future = self._submit(expected, tasks.return_value, argument)
+        self._check_result(future)  # at once: a broken pool fails this step
+        return future
+
+    @rule(target=futures)
+    def submit_returning_unpicklable(self) -> Future[Any]:
+        """On a process pool the call fails with the PicklingError; the pool keeps working."""
+        label = self._label("returns an unpicklable value")
+        if self.processes:
+            expected = Expected(label, unpicklable="its result")
+        else:
+            expected = Expected(label, value_type=faults.Unpicklable)
+        future = self._submit(expected, faults.return_unpicklable, "result")
+        self._check_result(future)  # at once: a broken pool fails this step
+        return future
+
+    @rule(target=futures, message=st.text(max_size=3))
+    def submit_raising_unpicklable(self, message: str) -> Future[Any]:
+        """On a process pool the call fails with the PicklingError; the pool keeps working."""
+        label = self._label("raises an unpicklable exception")
+        if self.processes:
+            expected = Expected(label, unpicklable="its exception")
+        else:
+            error = faults.UnpicklableError(message)
+            expected = Expected(label, error=error, made_by_the_call=True)
+        future = self._submit(expected, faults.raise_unpicklable_error, message)
+        self._check_result(future)  # at once: a broken pool fails this step
+        return future
+
+    @rule(future=futures)
+    def result(self, future: Future[Any]) -> None:
+        self._check_result(future)
+
+    @rule(future=futures)
+    def exception(self, future: Future[Any]) -> None:
+        self._check_exception(future, self._outcome(future))
+
+    @rule(
+        outcomes=st.lists(VALUES | EXCEPTIONS, min_size=1, max_size=4),
+        chunksize=st.integers(1, 3),
+    )
+    def map(self, outcomes: list[Any], chunksize: int) -> None:
+        """``map`` yields the values in order up to the first call that raised, then raises
+        that call's exception. With chunksize > 1 a process pool may raise it earlier: the
+        values before it in its chunk may be lost (the stdlib drops them)."""
+        first_error = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        before = outcomes if first_error is None else outcomes[: outcomes.index(first_error)]
+        results = self.executor.map(
+            _tasks.return_or_raise, outcomes, timeout=BOUND, chunksize=chunksize
+        )
+        got: list[Any] = []
+        try:
+            got.extend(results)
+        except BaseException as raised:
+            if first_error is None or not same_exception(raised, first_error, self.processes):
+                raise AssertionError(
+                    f"map({outcomes!r}, chunksize={chunksize}) raised {raised!r} after "
+                    f"yielding {got!r}; the first exception is {first_error!r}"
+                ) from raised
+        else:
+            assert first_error is None, (
+                f"map({outcomes!r}) yielded {got!r} without raising {first_error!r}"
+            )
+        if chunksize == 1:
+            assert got == before, f"map({outcomes!r}) yielded {got!r}, not {before!r}"
+        else:
+            assert got == before[: len(got)], f"map({outcomes!r}) yielded {got!r}"
+
+    # -- once quiet ---------------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        # A step that failed is the report; checks of the aftermath would only hide it.
+        failing = sys.exc_info()[0] is not None
+        self.executor.shutdown(wait=True)
+        if not failing:
+            self.every_future_reports_its_call()
+
+    def every_future_reports_its_call(self) -> None:
+        """After shutdown(wait=True) every call has run: each future reports its outcome."""
+        for future in self.objects:
+            assert future.done(), f"{self.expected[id(future)].label}: {future!r} not done"
+            expected = self.expected[id(future)]
+            if expected.unpicklable is not None:
+                got = future.exception(timeout=0)
+                assert isinstance(got, pickle.PicklingError), f"{expected.label}: {got!r}"
+            else:
+                self._check_exception(future, future.exception(timeout=0))
+
+
+def test_exception_propagation(futures_backend: Backend, futures_seed: int) -> None:
+    """Exceptions reach result(), exception() and map as the docstring above says."""
+    # One failure is enough: shrinking each distinct one on a real pool takes minutes.
+    run_spec(
+        lambda: ExceptionPropagation(futures_backend),
+        seed=futures_seed,
+        scale=3,
+        report_multiple_bugs=False,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Falsy exceptions (CPython gh-132063)
+
+GH_132063 = (
+    "gh-132063: the stdlib's Future.result() tests `if self._exception:`, and its process "
+    "pool `if result_item.exception:`, so a falsy exception is lost"
+)
+
+
+class _Probe(Exception):
+    def __bool__(self) -> bool:
+        return False
+
+
+@functools.cache
+def stdlib_result_returns_none_for_falsy() -> bool:
+    """Whether this interpreter's ``concurrent.futures.Future.result()`` returns None instead
+    of raising a falsy exception (tried on a bare Future: no pool, no wait)."""
+    future: Future[Any] = concurrent.futures.Future()
+    future.set_exception(_Probe())
+    try:
+        future.result(timeout=0)
+    except _Probe:
+        return False
+    return True
+
+
+@functools.cache
+def stdlib_process_pool_drops_falsy() -> bool:
+    """Whether this interpreter's ``ProcessPoolExecutor`` finishes a call that raised a falsy
+    exception with a None result (tried on a one-worker pool, bounded)."""
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:
+        error = pool.submit(tasks.raise_exception, _tasks.FalsyError("probe")).exception(BOUND)
+    return error is None
+
+
+def _expect_gh_132063(request: pytest.FixtureRequest, backend: Backend, *, result: bool) -> None:
+    """Mark the test a strict xfail where the stdlib has the bug: its ``result()`` (when
+    *result*), or its process pool, which loses the exception before ``exception()``."""
+    if backend.api_module != "concurrent.futures":
+        return
+    buggy = backend.capabilities.processes and stdlib_process_pool_drops_falsy()
+    if result:
+        buggy = buggy or stdlib_result_returns_none_for_falsy()
+    if buggy:
+        request.applymarker(pytest.mark.xfail(reason=GH_132063, strict=True))
+
+
+@pytest.fixture
+def gh_132063_result(request: pytest.FixtureRequest, futures_backend: Backend) -> None:
+    """Strict xfail where the stdlib's ``result()`` / ``map`` lose a falsy exception."""
+    _expect_gh_132063(request, futures_backend, result=True)
+
+
+@pytest.fixture
+def gh_132063_exception(request: pytest.FixtureRequest, futures_backend: Backend) -> None:
+    """Strict xfail where the stdlib's ``exception()`` loses a falsy exception."""
+    _expect_gh_132063(request, futures_backend, result=False)
+
+
+@pytest.fixture(params=[_tasks.FalsyError, _tasks.EmptyError], ids=["bool", "len"])
+def falsy(request: pytest.FixtureRequest) -> BaseException:
+    """A falsy exception: ``__bool__`` returns False, or ``__len__`` returns 0."""
+    error: BaseException = request.param("falsy")
+    assert not error
+    return error
+
+
+@pytest.fixture
+def pool(futures_backend: Backend) -> Iterator[Executor]:
+    executor = futures_backend.make(max_workers=1)
+    yield executor
+    executor.shutdown(wait=True)
+
+
+@pytest.mark.usefixtures("gh_132063_exception")
+def test_exception_returns_a_falsy_exception(
+    futures_backend: Backend, pool: Executor, falsy: BaseException
+) -> None:
+    """exception() returns the exception the call raised, even one that is false."""
+    future = pool.submit(tasks.raise_exception, falsy)
+    got = future.exception(timeout=BOUND)
+    assert same_exception(got, falsy, futures_backend.capabilities.processes), repr(got)
+
+
+@pytest.mark.usefixtures("gh_132063_result")
+def test_result_raises_a_falsy_exception(
+    futures_backend: Backend, pool: Executor, falsy: BaseException
+) -> None:
+    """result() raises the exception the call raised, even one that is false."""
+    future = pool.submit(tasks.raise_exception, falsy)
+    with pytest.raises(type(falsy)) as raised:
+        future.result(timeout=BOUND)
+    assert same_exception(raised.value, falsy, futures_backend.capabilities.processes)
+
+
+@pytest.mark.usefixtures("gh_132063_result")
+def test_map_raises_a_falsy_exception(
+    futures_backend: Backend, pool: Executor, falsy: BaseException
+) -> None:
+    """map raises the exception a call raised, even one that is false."""
+    results = pool.map(_tasks.return_or_raise, [1, falsy, 3], timeout=BOUND)
+    assert next(results) == 1
+    with pytest.raises(type(falsy)) as raised:
+        next(results)
+    assert same_exception(raised.value, falsy, futures_backend.capabilities.processes)

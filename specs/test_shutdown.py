@@ -1,0 +1,374 @@
+"""Shutdown, as the documentation of ``concurrent.futures.Executor.shutdown`` states it:
+
+    "Signal the executor that it should free any resources that it is using when the
+    currently pending futures are done executing. Calls to Executor.submit() and
+    Executor.map() made after shutdown will raise RuntimeError.
+
+    If wait is True then this method will not return until all the pending futures are done
+    executing and the resources associated with the executor have been freed. If wait is
+    False then this method will return immediately and the resources associated with the
+    executor will be freed when all pending futures are done executing."
+
+    "You can avoid having to call this method explicitly if you use the with statement,
+    which will shutdown the Executor (waiting as if Executor.shutdown() were called with
+    wait set to True)."
+
+    And its docstring: "It is safe to call this method several times."
+
+The machine submits calls to a pool of one or two workers; some hold at a gate the machine
+opens only while shutting down. It checks what holds under every interleaving:
+
+* ``shutdown(wait=True)`` (and leaving ``with executor:``, also by an exception, which
+  propagates) does not return while a call is held (watched for ``EXPIRES`` seconds from
+  the call: a pool that does not wait returns within them); once it returns every future is
+  done, and every call recorded its finish before the shutdown recorded its return.
+* ``shutdown(wait=False)`` returns although calls are held; they still complete once their
+  gate opens.
+* ``shutdown()`` again, with either ``wait``, returns and raises nothing.
+* After shutdown, ``submit`` raises RuntimeError (the stdlib's message: "cannot schedule new
+  futures after shutdown"), ``map`` raises it at the call, not at the first ``next()``; so
+  does a ``submit`` from a done callback that runs after shutdown (in the worker, or at once).
+
+A ``shutdown(wait=True)`` after a ``shutdown(wait=False)`` is only checked to return: the
+stdlib's process pool drops its manager thread in the first call, so the second has nothing
+to wait for and returns while calls still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
+
+from pytest_futures_plugin import tasks
+from pytest_futures_plugin.controls import Controls
+
+from ._harness import BOUND, EXPIRES, result_within, run_spec
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
+    from hypothesis.stateful import MultipleResults
+
+    from pytest_futures_plugin.backends import Backend, FuturesAPI
+
+pytestmark = pytest.mark.futures_area("shutdown")
+
+AFTER_SHUTDOWN = "cannot schedule new futures after shutdown"
+"""The stdlib's RuntimeError message (both pools), which executor_impl repeats."""
+
+
+FIRST_CALLS = st.lists(st.booleans(), max_size=4).flatmap(
+    lambda more: st.permutations([True, *more])
+)
+"""Whether each of the first calls is held: one at least, anywhere among them."""
+
+
+class SpecError(Exception):
+    """What the body of a ``with executor:`` block raises."""
+
+
+@dataclasses.dataclass
+class Call:
+    """One submitted call: it returns its label; a held one first waits for the gate."""
+
+    label: int
+    future: Future[Any]
+    held: bool
+
+    def __str__(self) -> str:
+        return f"call {self.label}{' (held)' if self.held else ''}"
+
+
+@dataclasses.dataclass
+class SubmittingCallback:
+    """A done callback that calls ``submit`` on the shut-down executor, and what it got."""
+
+    call: Call
+    called: threading.Event = dataclasses.field(default_factory=threading.Event)
+    outcome: list[object] = dataclasses.field(default_factory=list)  # what submit did
+
+
+class Background:
+    """One call run in a thread of its own, so that the machine can watch it block and
+    block on it no longer than BOUND seconds: ``finish()`` fails naming *what* if it has
+    not returned by then, and re-raises what it raised."""
+
+    def __init__(self, what: str, function: Callable[[], Any]) -> None:
+        self.what = what
+        self.function = function
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.called = threading.Event()  # set just before the call
+        self.returned = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"spec: {what}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.called.set()
+        try:
+            self.value = self.function()
+        except BaseException as error:
+            self.error = error
+        finally:
+            self.returned.set()
+
+    def finish(self) -> Any:
+        if not self.returned.wait(BOUND):
+            raise AssertionError(f"{self.what} did not return within {BOUND}s")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class Shutdown(RuleBasedStateMachine):
+    """A pool shut down in every documented way, any number of times, with calls held."""
+
+    calls = Bundle("calls")
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__()
+        self.backend = backend
+        self.api: FuturesAPI = backend.api
+        self.controls = Controls(timeout=BOUND)
+        self.hold = self.controls.gate("hold")
+        self.recorder = self.controls.recorder("starts, finishes and returns")
+        self.by_label: dict[int, Call] = {}
+        self.callbacks: list[SubmittingCallback] = []
+        self.executor: Executor | None = None
+        self.held_open = False  # the hold gate was opened
+        self.shut_down = False
+        self.waited_for_none = False  # a shutdown(wait=False) returned: later waits may not wait
+        self.returns = 0  # shutdowns that returned so far
+
+    @property
+    def pool(self) -> Executor:
+        assert self.executor is not None
+        return self.executor
+
+    def _held(self) -> list[Call]:
+        """The calls that cannot finish yet: held, with the gate closed."""
+        if self.held_open:
+            return []
+        return [c for c in self.by_label.values() if c.held]
+
+    def _open(self) -> None:
+        self.hold.release()
+        self.held_open = True
+
+    # -- rules -------------------------------------------------------------------------------
+
+    @initialize(target=calls, workers=st.integers(1, 2), held=FIRST_CALLS)
+    def make_executor(self, workers: int, held: list[bool]) -> MultipleResults[int]:
+        """Make a pool of *workers* and submit a call for each of *held*, one held at least:
+        the first shutdown finds calls queued, running and held."""
+        self.executor = self.backend.make(max_workers=workers)
+        return multiple(*(self._submit(h) for h in held))
+
+    @precondition(lambda self: not self.shut_down)
+    @rule(target=calls, held=st.booleans())
+    def submit(self, held: bool) -> int:
+        """``submit`` a call that records its start and finish, held at the gate if *held*."""
+        return self._submit(held)
+
+    def _submit(self, held: bool) -> int:
+        label = len(self.by_label)
+        gate = self.hold if held else None
+        future = self.pool.submit(tasks.record_start_finish, self.recorder, label, label, gate)
+        self.by_label[label] = Call(label, future, held)
+        return label
+
+    @precondition(lambda self: not self._held())
+    @rule(label=calls)
+    def result(self, label: int) -> None:
+        call = self.by_label[label]
+        assert result_within(call.future, str(call), self.api) == label
+
+    @precondition(lambda self: not self.held_open)
+    @rule()
+    def release(self) -> None:
+        """Open the gate: every held call may finish (also after ``shutdown(wait=False)``)."""
+        self._open()
+
+    @rule(wait=st.booleans())
+    def shutdown(self, wait: bool) -> None:
+        if wait:
+            self._shutdown_and_wait("shutdown(wait=True)", lambda: self.pool.shutdown(wait=True))
+            return
+        held = self._held()
+        shutdown = Background("shutdown(wait=False)", lambda: self.pool.shutdown(wait=False))
+        self._finish(
+            shutdown
+        )  # returns at once: the held calls cannot finish before the gate opens
+        for call in held:
+            assert not call.future.done(), f"{call} is done, yet its gate never opened"
+        self.shut_down = True
+        self.waited_for_none = True
+        self.returns += 1
+
+    @rule(raises=st.booleans())
+    def with_executor(self, raises: bool) -> None:
+        """``with executor:`` around nothing, or around a ``raise``: leaving the block shuts
+        down as ``shutdown(wait=True)``, and the exception propagates."""
+        pool = self.pool
+        error = SpecError("raised in the body of `with executor:`")
+
+        def block() -> None:
+            if not raises:
+                with pool as entered:
+                    assert entered is pool, f"`with executor as e:` gave {entered!r}"
+                return
+            with pytest.raises(SpecError) as caught, pool:  # leaving does not swallow it
+                raise error
+            assert caught.value is error, f"leaving `with executor:` raised {caught.value!r}"
+
+        what = f"leaving `with executor:`{' by an exception' if raises else ''}"
+        self._shutdown_and_wait(what, block)
+
+    @precondition(lambda self: self.shut_down)
+    @rule(label=calls)
+    def submit_from_done_callback(self, label: int) -> None:
+        """Add a done callback that calls ``submit``: it runs after shutdown, at once if the
+        call is done, else in the thread that completes it."""
+        pool = self.pool
+        callback = SubmittingCallback(self.by_label[label])
+        self.callbacks.append(callback)
+
+        def submit_late(future: Future[Any]) -> None:
+            try:
+                late = pool.submit(tasks.return_value, "late")
+            except BaseException as error:
+                callback.outcome.append(error)
+            else:
+                callback.outcome.append(late)
+            callback.called.set()
+
+        callback.call.future.add_done_callback(submit_late)
+
+    def _finish(self, shutdown: Background) -> Any:
+        """``shutdown.finish()``; an error from a repeated shutdown names the promise it broke."""
+        try:
+            return shutdown.finish()
+        except Exception as error:
+            if not self.shut_down:
+                raise
+            raise AssertionError(
+                f"{shutdown.what} of a shut-down executor raised {error!r}: shutdown() is "
+                "safe to call several times"
+            ) from error
+
+    # -- what a shutdown that waits must do ------------------------------------------------
+
+    def _shutdown_and_wait(self, what: str, shut_down: Callable[[], None]) -> None:
+        """Run *shut_down* in a thread; while calls are held it must not return. Then open
+        the gate: it returns, with every future done and every finish recorded before."""
+        strict = not self.waited_for_none
+        index = self.returns
+        held = self._held()
+
+        def run() -> list[Call]:
+            shut_down()
+            not_done = [c for c in self.by_label.values() if not c.future.done()]
+            self.recorder.record(("returned", index))
+            return not_done
+
+        shutdown = Background(what, run)
+        if strict and held:
+            assert shutdown.called.wait(BOUND), f"the thread calling {what} never ran"
+            assert not shutdown.returned.wait(EXPIRES), (
+                f"{what} returned while {held[0]} was held at its gate: {self.recorder.events}"
+            )
+        if not self.held_open:
+            self._open()
+        not_done = self._finish(shutdown)
+        self.shut_down = True
+        self.returns += 1
+        if not strict:
+            for call in self.by_label.values():
+                assert result_within(call.future, str(call), self.api) == call.label
+            return
+        assert not not_done, f"{what} returned before {', '.join(map(str, not_done))} was done"
+        events = self.recorder.events
+        returned = events.index(("returned", index))
+        for call in self.by_label.values():
+            finish = ("finish", call.label)
+            assert finish in events[:returned], f"{what} returned before {call} finished: {events}"
+            assert call.future.result(timeout=0) == call.label, f"{call}: {call.future!r}"
+
+    # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def a_shut_down_executor_refuses_new_calls(self) -> None:
+        """``submit`` raises RuntimeError; so does ``map``, which submits every call before
+        it returns, at the call rather than at the first ``next()``."""
+        if not self.shut_down:
+            return
+        with pytest.raises(RuntimeError, match=AFTER_SHUTDOWN):
+            self.pool.submit(tasks.return_value, "late")
+        with pytest.raises(RuntimeError, match=AFTER_SHUTDOWN):
+            self.pool.map(tasks.return_value, ["late", "later"])
+
+    @invariant()
+    def every_call_runs_once(self) -> None:
+        for order in (self.recorder.start_order, self.recorder.finish_order):
+            assert len(order) == len(set(order)), f"a call ran twice: {self.recorder.events}"
+            assert set(order) <= set(self.by_label), f"unknown calls: {self.recorder.events}"
+
+    @invariant()
+    def done_futures_hold_their_call_result(self) -> None:
+        for call in self.by_label.values():
+            if call.future.done():
+                assert not call.future.cancelled(), f"{call} was cancelled: {call.future!r}"
+                assert call.future.result(timeout=0) == call.label, f"{call}: {call.future!r}"
+
+    @invariant()
+    def submit_from_a_late_callback_raises_runtime_error(self) -> None:
+        for callback in self.callbacks:
+            if not callback.called.is_set():
+                continue
+            (outcome,) = callback.outcome
+            assert isinstance(outcome, RuntimeError), (
+                f"submit() in a done callback of {callback.call}, after shutdown, gave {outcome!r}"
+            )
+            assert AFTER_SHUTDOWN in str(outcome), f"the RuntimeError says {outcome}"
+
+    # -- quiet -------------------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        # A step that failed is the report; checks of the aftermath would only hide it.
+        failing = sys.exc_info()[0] is not None
+        try:
+            if not failing:
+                self._every_call_completes()
+        finally:
+            self.controls.close()
+            if self.executor is not None:
+                Background("shutdown() at teardown", self.executor.shutdown).finish()
+
+    def _every_call_completes(self) -> None:
+        """Once the gate is open every call completes, however the pool was shut down, and
+        every callback added after shutdown was called."""
+        self._open()
+        for call in self.by_label.values():
+            assert result_within(call.future, str(call), self.api) == call.label
+        for callback in self.callbacks:
+            assert callback.called.wait(BOUND), f"the done callback of {callback.call}"
+        self.submit_from_a_late_callback_raises_runtime_error()
+
+
+def test_shutdown(futures_backend: Backend, futures_seed: int) -> None:
+    """shutdown(), with and without waiting, and `with executor:`, as the docstring says."""
+    run_spec(lambda: Shutdown(futures_backend), seed=futures_seed, scale=4)
