@@ -135,6 +135,24 @@ class Background:
         return self.value
 
 
+def _join_threads_since(before: set[threading.Thread]) -> list[str]:
+    """Wait up to BOUND seconds for each non-daemon thread started since *before* (a pool's
+    workers and manager) to end; return the names of those still running.
+
+    Each example does this once its pool is shut down and every call ended, so that no
+    thread of its pool still runs, holding one of that pool's locks, when the next example
+    forks the workers of its own pool: the fork's child could collect the old pool, run its
+    weakref callback, which takes that lock, and hang. The stdlib's process pool needs it:
+    after ``shutdown(wait=False)`` no later ``shutdown(wait=True)`` joins its manager thread.
+    """
+    current = threading.current_thread()
+    started = [t for t in threading.enumerate() if t not in before and not t.daemon]
+    for thread in started:
+        if thread is not current:
+            thread.join(BOUND)
+    return [t.name for t in started if t.is_alive() and t is not current]
+
+
 def _bounded(what: str, function: Callable[[], Any]) -> Any:
     """``function()``, failing naming *what* if it blocks for more than BOUND seconds."""
     return Background(what, function).finish()
@@ -157,6 +175,7 @@ class Cancellation(RuleBasedStateMachine):
         self.by_label: dict[int, Call] = {}
         self.arrived = 0
         self.shut_down = False
+        self.threads_before = set(threading.enumerate())
         self.executor: Executor = backend.make(max_workers=1)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -190,7 +209,7 @@ class Cancellation(RuleBasedStateMachine):
         assert call.state in (QUEUED, REFUSED), f"{call} started"
         call.state = RUNNING
 
-    def _callback(self, call: Call) -> None:
+    def _callback(self, call: Call) -> int:
         index = len(call.callbacks)
         event = threading.Event()
         call.callbacks.append(event)
@@ -200,6 +219,7 @@ class Cancellation(RuleBasedStateMachine):
             event.set()
 
         call.future.add_done_callback(callback)
+        return index
 
     def _callbacks_called_once(self, call: Call, when: str) -> None:
         for index, event in enumerate(call.callbacks):
@@ -254,10 +274,10 @@ class Cancellation(RuleBasedStateMachine):
     @rule(label=calls)
     def add_done_callback(self, label: int) -> None:
         call = self.by_label[label]
-        self._callback(call)
+        index = self._callback(call)
         if call.state in (CANCELLED, FINISHED):  # "called immediately"
-            assert len(call.called) == len(call.callbacks), (
-                f"a callback added to done {call} is called before add_done_callback returns"
+            assert index in call.called, (
+                f"callback {index} added to done {call} is called before add_done_callback returns"
             )
 
     @precondition(lambda self: self._running() is not None)
@@ -362,12 +382,19 @@ class Cancellation(RuleBasedStateMachine):
     def teardown(self) -> None:
         # A step that failed is the report; checks of the aftermath would only hide it.
         failing = sys.exc_info()[0] is not None
+        running: list[str] = []
         try:
             if not failing:
                 self._every_call_ends_as_its_cancel_said()
         finally:
             self.controls.close()
-            _bounded("shutdown(wait=True) at teardown", self.executor.shutdown)
+            try:
+                _bounded("shutdown(wait=True) at teardown", self.executor.shutdown)
+            finally:
+                running = _join_threads_since(self.threads_before)
+        assert failing or not running, (
+            f"threads {running} still run {BOUND}s after shutdown, every call ended"
+        )
 
     def _every_call_ends_as_its_cancel_said(self) -> None:
         """Once every gate is open: a call whose cancel() returned True stays cancelled and
@@ -414,6 +441,7 @@ def stdlib_leaves_waiters(processes: bool) -> bool:
     )
     with Controls(timeout=BOUND) as controls:
         gate = controls.gate("probe")
+        before = set(threading.enumerate())
         pool = pool_class(max_workers=1)
         try:
             pool.submit(tasks.block_on, gate)
@@ -430,6 +458,7 @@ def stdlib_leaves_waiters(processes: bool) -> bool:
         finally:
             gate.release()
             pool.shutdown(wait=True)
+            _join_threads_since(before)
 
 
 @pytest.fixture
@@ -473,6 +502,7 @@ def test_shutdown_cancel_futures_wakes_waiters(futures_backend: Backend) -> None
     api = futures_backend.api
     with Controls(timeout=BOUND) as controls:
         gate = controls.gate("running")
+        before = set(threading.enumerate())
         pool = futures_backend.make(max_workers=1)
         try:
             pool.submit(tasks.block_on, gate)
@@ -512,6 +542,7 @@ def test_shutdown_cancel_futures_wakes_waiters(futures_backend: Backend) -> None
         finally:
             gate.release()
             pool.shutdown(wait=True)
+            _join_threads_since(before)
 
 
 def _as_completed(

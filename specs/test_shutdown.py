@@ -134,6 +134,24 @@ class Background:
         return self.value
 
 
+def _join_threads_since(before: set[threading.Thread]) -> list[str]:
+    """Wait up to BOUND seconds for each non-daemon thread started since *before* (a pool's
+    workers and manager) to end; return the names of those still running.
+
+    Each example does this once its pool is shut down and every call ended, so that no
+    thread of its pool still runs, holding one of that pool's locks, when the next example
+    forks the workers of its own pool: the fork's child could collect the old pool, run its
+    weakref callback, which takes that lock, and hang. The stdlib's process pool needs it:
+    after ``shutdown(wait=False)`` no later ``shutdown(wait=True)`` joins its manager thread.
+    """
+    current = threading.current_thread()
+    started = [t for t in threading.enumerate() if t not in before and not t.daemon]
+    for thread in started:
+        if thread is not current:
+            thread.join(BOUND)
+    return [t.name for t in started if t.is_alive() and t is not current]
+
+
 class Shutdown(RuleBasedStateMachine):
     """A pool shut down in every documented way, any number of times, with calls held."""
 
@@ -149,6 +167,7 @@ class Shutdown(RuleBasedStateMachine):
         self.by_label: dict[int, Call] = {}
         self.callbacks: list[SubmittingCallback] = []
         self.executor: Executor | None = None
+        self.threads_before: set[threading.Thread] = set()
         self.held_open = False  # the hold gate was opened
         self.shut_down = False
         self.waited_for_none = False  # a shutdown(wait=False) returned: later waits may not wait
@@ -175,6 +194,7 @@ class Shutdown(RuleBasedStateMachine):
     def make_executor(self, workers: int, held: list[bool]) -> MultipleResults[int]:
         """Make a pool of *workers* and submit a call for each of *held*, one held at least:
         the first shutdown finds calls queued, running and held."""
+        self.threads_before = set(threading.enumerate())
         self.executor = self.backend.make(max_workers=workers)
         return multiple(*(self._submit(h) for h in held))
 
@@ -350,13 +370,20 @@ class Shutdown(RuleBasedStateMachine):
     def teardown(self) -> None:
         # A step that failed is the report; checks of the aftermath would only hide it.
         failing = sys.exc_info()[0] is not None
+        running: list[str] = []
         try:
             if not failing:
                 self._every_call_completes()
         finally:
             self.controls.close()
             if self.executor is not None:
-                Background("shutdown() at teardown", self.executor.shutdown).finish()
+                try:
+                    Background("shutdown() at teardown", self.executor.shutdown).finish()
+                finally:
+                    running = _join_threads_since(self.threads_before)
+        assert failing or not running, (
+            f"threads {running} still run {BOUND}s after shutdown, every call ended"
+        )
 
     def _every_call_completes(self) -> None:
         """Once the gate is open every call completes, however the pool was shut down, and
