@@ -170,7 +170,7 @@ class Shutdown(RuleBasedStateMachine):
         self.threads_before: set[threading.Thread] = set()
         self.held_open = False  # the hold gate was opened
         self.shut_down = False
-        self.waited_for_none = False  # a shutdown(wait=False) returned: later waits may not wait
+        self.shut_down_without_waiting = False  # later shutdown(wait=True) calls may not wait
         self.returns = 0  # shutdowns that returned so far
 
     @property
@@ -225,18 +225,17 @@ class Shutdown(RuleBasedStateMachine):
 
     @rule(wait=st.booleans())
     def shutdown(self, wait: bool) -> None:
+        """``shutdown(wait=True)`` waits for every call; ``shutdown(wait=False)`` returns
+        although calls are held (their gate stays closed until ``release``)."""
         if wait:
             self._shutdown_and_wait("shutdown(wait=True)", lambda: self.pool.shutdown(wait=True))
             return
         held = self._held()
-        shutdown = Background("shutdown(wait=False)", lambda: self.pool.shutdown(wait=False))
-        self._finish(
-            shutdown
-        )  # returns at once: the held calls cannot finish before the gate opens
+        self._finish(Background("shutdown(wait=False)", lambda: self.pool.shutdown(wait=False)))
         for call in held:
             assert not call.future.done(), f"{call} is done, yet its gate never opened"
         self.shut_down = True
-        self.waited_for_none = True
+        self.shut_down_without_waiting = True
         self.returns += 1
 
     @rule(raises=st.booleans())
@@ -295,7 +294,7 @@ class Shutdown(RuleBasedStateMachine):
     def _shutdown_and_wait(self, what: str, shut_down: Callable[[], None]) -> None:
         """Run *shut_down* in a thread; while calls are held it must not return. Then open
         the gate: it returns, with every future done and every finish recorded before."""
-        strict = not self.waited_for_none
+        strict = not self.shut_down_without_waiting
         index = self.returns
         held = self._held()
 
