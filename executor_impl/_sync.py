@@ -27,6 +27,10 @@ replacement must keep it exactly:
 ``register_after_fork_in_child(fn)``
     Call ``fn()`` in the child process after a ``fork()``, where only the forking thread
     exists and any lock another thread held is held for ever.
+``identity(obj)``
+    An integer that orders objects consistently while they live (``id``): the order in
+    which ``wait()`` and ``as_completed()`` lock several futures. A scheduler replays a run
+    only if this order is the same in every run, so it replaces it with creation order.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "Empty",
     "SimpleQueue",
     "allocate_lock",
+    "identity",
     "monotonic",
     "register_after_fork_in_child",
     "register_atexit",
@@ -50,6 +55,7 @@ __all__ = [
 ]
 
 allocate_lock = _thread.allocate_lock
+identity = id
 
 
 def start_thread(

@@ -107,7 +107,7 @@ class _Waiter:
 
 
 def _lock_all(fs: Iterable[Future[Any]]) -> list[Future[Any]]:
-    ordered = sorted(fs, key=id)
+    ordered = sorted(fs, key=_sync.identity)
     for f in ordered:
         f._condition.acquire()
     return ordered
@@ -138,11 +138,13 @@ def wait(
     """
     if return_when not in _RETURN_WHEN:
         raise ValueError(f"Invalid return condition: {return_when!r}")
-    futures: set[Future[Any]] = set(fs)
+    # Dicts, not sets: the futures are visited in the order given (a set's order is that of
+    # the futures' addresses), so a run under a deterministic scheduler replays.
+    futures: dict[Future[Any], None] = dict.fromkeys(fs)
     ordered = _lock_all(futures)
     try:
         done = {f for f in futures if f._state in _NOTIFIED}
-        not_done = futures - done
+        not_done = [f for f in futures if f not in done]
         if not not_done or (
             done
             and (
@@ -153,7 +155,7 @@ def wait(
                 )
             )
         ):
-            return DoneAndNotDoneFutures(done, not_done)
+            return DoneAndNotDoneFutures(done, set(not_done))
         waiter = _Waiter(len(not_done), return_when)
         for f in not_done:
             f._waiters.append(waiter)  # type: ignore[arg-type]
@@ -165,7 +167,7 @@ def wait(
     finally:
         for f in not_done:
             _remove_waiter(f, waiter)
-    return DoneAndNotDoneFutures(done, futures - done)
+    return DoneAndNotDoneFutures(done, {f for f in futures if f not in done})
 
 
 def as_completed(fs: Iterable[Future[_T]], timeout: float | None = None) -> Iterator[Future[_T]]:
@@ -178,12 +180,13 @@ def as_completed(fs: Iterable[Future[_T]], timeout: float | None = None) -> Iter
     """
     if timeout is not None:
         end_time = timeout + _sync.monotonic()
-    pending: set[Future[_T]] = set(fs)
+    pending: dict[Future[_T], None] = dict.fromkeys(fs)  # in the order given, as in wait()
     total = len(pending)
     ordered = _lock_all(pending)
     try:
         finished = [f for f in pending if f._state in _NOTIFIED]
-        pending.difference_update(finished)
+        for f in finished:
+            del pending[f]
         waiter = _Waiter(len(pending), _AS_COMPLETED)
         for f in pending:
             f._waiters.append(waiter)  # type: ignore[arg-type]
@@ -204,7 +207,7 @@ def as_completed(fs: Iterable[Future[_T]], timeout: float | None = None) -> Iter
             finished.reverse()  # pop() below then yields in completion order
             while finished:
                 f = finished[-1]
-                pending.remove(f)
+                del pending[f]
                 _remove_waiter(f, waiter)
                 del f
                 yield finished.pop()

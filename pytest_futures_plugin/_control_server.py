@@ -54,6 +54,17 @@ SERVER_THREAD_NAME = "pytest-futures-controls"
 """The name of every control server's thread, for leak checks to ignore."""
 
 
+def _new_condition() -> Any:
+    """A condition variable for a control's state: a controlled one when a managed thread of
+    the deterministic scheduler creates it (its tasks then wait under the scheduler, in
+    virtual time), a real one otherwise."""
+    from . import scheduler
+
+    if scheduler.manages_current_thread():
+        return scheduler.Condition(scheduler.Lock())
+    return threading.Condition(threading.Lock())
+
+
 class State:
     """The state of one control, owned by the server of the process that created it.
 
@@ -71,7 +82,7 @@ class State:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.cond = threading.Condition(threading.Lock())
+        self.cond = _new_condition()
         self.closed = False
         self.server: ControlServer | None = None
         # Waits parked in the server thread: a change made by another thread must wake it.

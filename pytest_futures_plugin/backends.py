@@ -9,6 +9,10 @@ Where backends come from (:func:`resolve`):
 
 - the built-ins: ``thread`` and ``process`` (executor_impl), ``stdlib-thread`` and
   ``stdlib-process`` (``concurrent.futures``, the reference), and ``all`` for every one of them;
+  ``deterministic``: executor_impl's ThreadPoolExecutor run under the deterministic scheduler
+  (``scheduler.py``), and ``deterministic:MODULE:ATTR``: any thread-based executor written in
+  Python under the same scheduler (the modules of ATTR's class and its bases, and
+  ``concurrent.futures._base``, are controlled for each test);
 - ``MODULE:ATTR``: any importable executor factory, e.g. ``concurrent.futures:ThreadPoolExecutor``
   or ``loky:ProcessPoolExecutor``. MODULE is also where the API is looked up; names it lacks fall
   back to ``concurrent.futures``. With a dotted ATTR (``mod:Namespace.Pool``) the API is looked
@@ -203,6 +207,14 @@ class Backend:
     api_namespace: object = None
     """Searched for API names before ``api_module``: the class or object that holds the
     factory when ``MODULE:ATTR`` has a dotted ATTR (``mod:Namespace.Pool``)."""
+    controlled: tuple[str, ...] = ()
+    """The modules the deterministic scheduler controls for each test of this backend; empty
+    for a backend of real threads or processes."""
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether this backend's executors run under the deterministic scheduler."""
+        return bool(self.controlled)
 
     def make(self, **kwargs: Any) -> Executor:
         """A fresh executor: ``factory(**kwargs)``."""
@@ -250,11 +262,45 @@ def _builtins() -> dict[str, Backend]:
             "concurrent.futures",
             "concurrent.futures.ProcessPoolExecutor (the reference)",
         ),
+        DETERMINISTIC: Backend(
+            DETERMINISTIC,
+            executor_impl.ThreadPoolExecutor,
+            "executor_impl",
+            "executor_impl's ThreadPoolExecutor under the deterministic scheduler",
+            controlled=("executor_impl._sync",),
+        ),
     }
 
 
+DETERMINISTIC = "deterministic"
+
 BUILTIN_NAMES = ("thread", "process", "stdlib-thread", "stdlib-process")
-"""The built-in backends, in the order ``all`` expands to."""
+"""The built-in backends of real threads and processes, in the order ``all`` expands to
+(``deterministic`` is selected by name)."""
+
+
+def controlled_modules(factory: Callable[..., Any], module_name: str) -> tuple[str, ...]:
+    """The modules to control so that *factory*'s executors run under the scheduler: its
+    module, the modules of its class and of the bases of that class, and the stdlib's
+    ``concurrent.futures._base`` (Future, wait, as_completed); executor_impl's seam for a
+    subclass of executor_impl's pool."""
+    classes = inspect.getmro(factory) if isinstance(factory, type) else ()
+    names = [module_name]
+    names.extend(c.__module__ for c in classes if c.__module__ not in ("builtins", "typing"))
+    names.append("concurrent.futures._base")
+    if any(name.startswith("executor_impl") for name in names):
+        names.append("executor_impl._sync")
+    return tuple(dict.fromkeys(names))
+
+
+def _deterministic(value: str, base: Backend) -> Backend:
+    """``deterministic:MODULE:ATTR``: the backend *base* under the scheduler."""
+    return dataclasses.replace(
+        base,
+        name=value,
+        description=f"{base.description} under the deterministic scheduler",
+        controlled=controlled_modules(base.factory, base.api_module),
+    )
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
@@ -268,8 +314,8 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
 
 def valid_values() -> list[str]:
     """What ``--executor`` accepts, for help texts and error messages."""
-    names = [*BUILTIN_NAMES, "all", *sorted(_entry_points())]
-    return [*names, "MODULE:ATTR"]
+    names = [*BUILTIN_NAMES, DETERMINISTIC, "all", *sorted(_entry_points())]
+    return [*names, "MODULE:ATTR", f"{DETERMINISTIC}:MODULE:ATTR"]
 
 
 def _usage(value: str, problem: str) -> BackendError:
@@ -371,6 +417,9 @@ def resolve(values: Iterable[str]) -> list[Backend]:
                 entry_points = _entry_points()
             if name in entry_points:
                 selected[name] = _from_entry_point(name, entry_points[name])
+            elif name.startswith(f"{DETERMINISTIC}:"):
+                inner = name.partition(":")[2]
+                selected[name] = _deterministic(name, _from_import(inner))
             elif ":" in name:
                 selected[name] = _from_import(name)
             else:

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from .backends import Backend, FuturesAPI
+    from .clock import VirtualClock
     from .controls import Controls
     from .guards import HangGuard, LeakCheck
+    from .scheduler import Scheduler
 
 _DISTRIBUTION = "pytest-futures"
 
@@ -219,6 +221,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "futures_area(name): the spec area a test belongs to: a row of the conformance "
         "matrix (pytest-futures).",
     )
+    config.addinivalue_line(
+        "markers",
+        "futures_scheduler(policy='random', modules=(), max_steps=200000, autojump=True, "
+        "uncontrolled_timeout=10.0): how the `scheduler` fixture runs this test: the policy "
+        "('random', 'pct', 'fifo' or a pytest_futures_plugin.scheduler.Policy) and the modules "
+        "it controls besides the test's own.",
+    )
     names = [backend.name for backend in settings.backends]
     config.pluginmanager.register(_backend_axis(names), "futures-backend-axis")
     config.pluginmanager.register(_MatrixRecorder(settings.matrix), "futures-matrix")
@@ -291,7 +300,72 @@ def _backend_named(config: pytest.Config, name: str) -> Backend:
 @pytest.fixture
 def futures_backend(request: pytest.FixtureRequest, executor_backend: str) -> Backend:
     """The :class:`~pytest_futures_plugin.backends.Backend` that ``executor_backend`` names."""
-    return _backend_named(request.config, executor_backend)
+    backend = _backend_named(request.config, executor_backend)
+    if backend.deterministic:
+        if backend.capabilities.processes:
+            raise pytest.UsageError(
+                f"--executor={backend.name}: its tasks run in other processes; the "
+                "deterministic scheduler controls the threads of this process only"
+            )
+        scheduler: Scheduler = request.getfixturevalue("scheduler")
+        scheduler.control(*backend.controlled)
+    return backend
+
+
+_POLICIES = ("random", "pct", "fifo")
+
+
+def _policy(spec: object, seed: int) -> Any:
+    from . import scheduler as _scheduler
+
+    if isinstance(spec, _scheduler.Policy):
+        return spec
+    if spec == "random":
+        return _scheduler.RandomPolicy(seed)
+    if spec == "pct":
+        return _scheduler.PCT(seed)
+    if spec == "fifo":
+        return _scheduler.FIFO()
+    raise pytest.UsageError(
+        f"futures_scheduler(policy={spec!r}): expected one of {', '.join(_POLICIES)} or a "
+        "pytest_futures_plugin.scheduler.Policy"
+    )
+
+
+@pytest.fixture
+def scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Scheduler]:
+    """The deterministic scheduler, running this test from here to its teardown: threads
+    started through controlled modules run one at a time, ``time.sleep``/``monotonic`` are
+    virtual, a deadlock raises ``DeadlockError`` with the wait-for graph. Seeded by
+    ``futures_seed``; marker ``futures_scheduler(...)`` sets the policy and modules."""
+    from .scheduler import Scheduler
+
+    marker = request.node.get_closest_marker("futures_scheduler")
+    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    policy = _policy(options.pop("policy", "random"), futures_seed)
+    modules = [request.module, *options.pop("modules", ())]
+    try:
+        sched = Scheduler(policy, modules=modules, **options)
+    except TypeError as error:
+        raise pytest.UsageError(f"futures_scheduler(...): {error}") from None
+    request.node.stash[_SCHEDULER] = sched
+    with sched:
+        yield sched
+    if sched.leftovers:
+        pytest.fail(
+            "threads left blocked at the end of the test (aborted):\n  "
+            + "\n  ".join(sched.leftovers),
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def virtual_clock(scheduler: Scheduler) -> VirtualClock:
+    """The scheduler's virtual clock: ``now()``, ``advance(seconds)``, ``autojump``."""
+    return scheduler.clock
+
+
+_SCHEDULER: pytest.StashKey[Scheduler] = pytest.StashKey()
 
 
 @pytest.fixture
@@ -371,10 +445,24 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed and _is_ours(item):
         report.sections.append(("pytest-futures replay", replay_command(item)))
+    sched = item.stash.get(_SCHEDULER, None)
+    if report.failed and sched is not None and report.when == "call":
+        report.sections.append(("pytest-futures schedule", _describe_schedule(sched)))
     return report
 
 
-_OUR_FIXTURES = frozenset({"executor_backend", "futures_seed"})
+def _describe_schedule(sched: Scheduler) -> str:
+    stats = ", ".join(f"{key} {value}" for key, value in sched.stats().items())
+    names = ", ".join(f"{t.tid_name}={t.name!r}" for t in sched.threads)
+    script = " ".join(sched.schedule[:200]) + (" ..." if len(sched.schedule) > 200 else "")
+    return (
+        f"{stats}\nthreads: {names}\n"
+        f"decisions (Scripted(...) replays them): {script}\n"
+        f"the last scheduling points:\n{sched.format_trace(25)}"
+    )
+
+
+_OUR_FIXTURES = frozenset({"executor_backend", "futures_seed", "scheduler"})
 
 
 def _is_ours(item: pytest.Item) -> bool:

@@ -9,7 +9,8 @@ ordering is certain, and every wait is bounded. They take the ``executor`` or
 ``executor_factory`` fixture, so ``--executor`` runs each of them on every selected backend.
 
 The tutorials' two deadlock examples (tasks waiting on each other's futures) belong to the
-hang guard's tests, not here.
+hang guard's tests (real threads) and the deterministic scheduler's (a ``DeadlockError``
+with the wait-for graph), not here.
 """
 
 from __future__ import annotations
@@ -363,6 +364,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def local_site() -> Iterator[Site]:
     """Serve :data:`PAGES` on 127.0.0.1 from a thread, for the length of one test.
 
+    A test takes it before its executor, so that under ``--executor=deterministic`` the
+    server's thread starts before the scheduler does and stays a real thread (it blocks on
+    its socket, which the scheduler does not control); the tasks' requests complete on their
+    own.
+
     The refused URL's port is bound but never listens, so connecting to it is refused at
     once, and no other program can take that port meanwhile. (An unresolvable host name, as
     in the tutorial, would ask a DNS server, which may hang without a network.)
@@ -388,7 +394,7 @@ def local_site() -> Iterator[Site]:
 
 @pytest.mark.futures_executor(max_workers=5)
 def test_fetching_urls_reports_each_page_or_its_error(
-    executor: Executor, futures_api: FuturesAPI, local_site: Site
+    local_site: Site, executor: Executor, futures_api: FuturesAPI
 ) -> None:
     """Fetch every page, a page that fails with 500 and a host that refuses connections,
     iterating ``as_completed`` over a dict future -> URL: each good URL gives its page, each

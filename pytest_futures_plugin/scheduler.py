@@ -1,0 +1,1410 @@
+"""The deterministic scheduler: real threads, one at a time, in an order a policy chooses.
+
+Under a :class:`Scheduler`, the *managed* threads (the one that entered the scheduler, and
+every thread started from a managed thread through a controlled module) are real Python
+threads, but only one of them runs at a time. Every synchronising operation is a *scheduling
+point*: acquiring or releasing a lock, waiting on or setting a condition, event or semaphore,
+putting to or getting from a queue, starting or joining a thread, sleeping, reading the clock.
+At each point the scheduler lists the threads that could go on and a *policy* picks one::
+
+    owner thread ──point──► policy picks T1 ──► T1 runs to its next point ──► policy picks ...
+         ▲                                                                          │
+         └──────────────── the one picked holds the baton; the others are parked ◄──┘
+
+The policies: :class:`FIFO` (no preemption: the running thread goes on until it blocks, then
+the one that waited longest), :class:`RandomPolicy` (seeded, uniform), :class:`PCT`
+(probabilistic concurrency testing: random priorities with *depth* - 1 priority change
+points), :class:`Scripted` (an explicit list of thread ids, e.g. a printed failing schedule)
+and :class:`Choices` (a function of the number of candidates, e.g. Hypothesis data, so that a
+failing schedule shrinks; index 0 always means "the running thread goes on").
+
+Time is virtual (:class:`~pytest_futures_plugin.clock.VirtualClock`): it jumps to the next
+deadline when every managed thread is blocked. When every managed thread is blocked and no
+deadline is pending, the scheduler raises :class:`DeadlockError` in the owner thread, with the
+wait-for graph (thread -> future -> the worker running it, thread -> lock -> its holder),
+instead of hanging. A thread that blocks on something the scheduler does not own (a socket, a
+C lock) is reported as :class:`UncontrolledBlockingError` after ``uncontrolled_timeout`` real
+seconds; a schedule that goes on for ever (a busy loop polling the clock) as
+:class:`LivelockError` after ``max_steps`` points.
+
+A run is a pure function of its policy (its seed or script): the same seed gives the same
+:attr:`Scheduler.trace`. Threads are named in the trace by run-local ids (``T0`` is the owner,
+``T1`` the first thread started, ...), primitives by run-local labels (``Lock-3``).
+
+What is controlled: :meth:`Scheduler.control` takes modules whose references to ``threading``,
+``queue``, ``time`` and ``_thread`` (the modules, or names imported from them) are replaced,
+for the duration of the run, by controlled equivalents, and whose module-level locks are
+swapped for controlled ones. ``time.sleep`` and ``time.monotonic`` are patched globally for
+the run, for managed threads only (other threads see the real ones). executor_impl's seam
+(``executor_impl._sync``) and the stdlib's ``concurrent.futures._base`` and ``.thread`` are
+ordinary controlled modules: the very same code runs, under control.
+
+Standard library only: no pytest, no hypothesis.
+"""
+
+from __future__ import annotations
+
+import _thread
+import collections
+import heapq
+import logging
+import queue as _queue_module
+import random
+import sys
+import threading
+import time as _time_module
+import types
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import _thread_dump
+from .clock import VirtualClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+__all__ = [
+    "FIFO",
+    "PCT",
+    "Choices",
+    "DeadlockError",
+    "LivelockError",
+    "Policy",
+    "RandomPolicy",
+    "ScheduleAborted",
+    "ScheduleError",
+    "Scheduler",
+    "Scripted",
+    "UncontrolledBlockingError",
+    "active",
+    "manages_current_thread",
+]
+
+_real_sleep = _time_module.sleep
+_real_monotonic = _time_module.monotonic
+_get_ident = _thread.get_ident
+_LockType = _thread.LockType
+_RLockType = type(threading.RLock())
+
+RUNNABLE, BLOCKED, FINISHED = "runnable", "blocked", "finished"
+_ABSENT = object()
+ABORT_JOIN = 5.0
+"""Real seconds the end of an aborted run waits for each managed thread to exit."""
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ScheduleAborted(BaseException):
+    """Raised in the managed threads of a run that ended (a deadlock, an error in the owner):
+    every blocking operation raises it, so that the threads unwind. A BaseException, so that
+    task code's ``except Exception`` does not swallow it."""
+
+
+class ScheduleError(RuntimeError):
+    """A schedule that cannot be followed (a script naming a thread that cannot run)."""
+
+
+class DeadlockError(RuntimeError):
+    """Every managed thread is blocked and no deadline is pending.
+
+    ``graph`` is the wait-for graph, a line per blocked thread; ``cycle`` the thread names of
+    a cycle in it, if there is one.
+    """
+
+    def __init__(self, message: str, graph: list[str], cycle: list[str]) -> None:
+        super().__init__(message)
+        self.graph = graph
+        self.cycle = cycle
+
+
+class LivelockError(RuntimeError):
+    """The run took more than ``max_steps`` scheduling points."""
+
+
+class UncontrolledBlockingError(RuntimeError):
+    """A managed thread blocked in something the scheduler does not control."""
+
+
+# -- policies ----------------------------------------------------------------------------------
+
+
+class Policy:
+    """Chooses which thread runs at a decision (a point where more than one thread can run).
+
+    ``candidates[0]`` is the thread that ran last when it can go on; the others follow in
+    the order they were started. Return an index into *candidates*.
+    """
+
+    def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+class FIFO(Policy):
+    """No preemption: the running thread goes on; once it blocks, the thread that has waited
+    longest since it last ran goes next."""
+
+    def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
+        if candidates[0].running:
+            return 0
+        return min(range(len(candidates)), key=lambda i: candidates[i].last_ran)
+
+
+class RandomPolicy(Policy):
+    """A uniform choice at each decision, from a seeded generator."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._random = random.Random(seed)
+
+    def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
+        return self._random.randrange(len(candidates))
+
+    def describe(self) -> str:
+        return f"RandomPolicy(seed={self.seed})"
+
+
+class PCT(Policy):
+    """Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010).
+
+    Each thread gets a random priority when first seen; the highest-priority thread that can
+    run runs. At *depth* - 1 decisions chosen at random among the first *horizon*, the running
+    thread's priority drops below every other: a bug that needs *depth* ordering constraints
+    is found with probability at least 1 / (threads * horizon ** (depth - 1)).
+    """
+
+    def __init__(self, seed: int = 0, *, depth: int = 3, horizon: int = 200) -> None:
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, not {depth!r}")
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, not {horizon!r}")
+        self.seed, self.depth, self.horizon = seed, depth, horizon
+        self._random = random.Random(seed)
+        self._priority: dict[int, float] = {}
+        points = self._random.sample(range(horizon), min(depth - 1, horizon))
+        self._change = {point: -1.0 - n for n, point in enumerate(sorted(points))}
+
+    def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
+        for thread in candidates:
+            if thread.tid not in self._priority:
+                self._priority[thread.tid] = self._random.random()
+        if decision in self._change and candidates[0].running:
+            self._priority[candidates[0].tid] = self._change[decision]
+        return max(range(len(candidates)), key=lambda i: self._priority[candidates[i].tid])
+
+    def describe(self) -> str:
+        return f"PCT(seed={self.seed}, depth={self.depth}, horizon={self.horizon})"
+
+
+class Scripted(Policy):
+    """Follows *script*, a list of thread ids (``"T1"``) or names, one per decision; once it
+    runs out, *then* decides (FIFO by default). A script entry naming a thread that cannot run
+    at its decision raises :class:`ScheduleError`.
+
+    ``Scheduler.schedule`` is such a script: a failing schedule replays exactly.
+    """
+
+    def __init__(self, script: Iterable[str], then: Policy | None = None) -> None:
+        self.script = list(script)
+        self.then = then if then is not None else FIFO()
+
+    def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
+        if decision >= len(self.script):
+            return self.then.choose(candidates, decision)
+        wanted = self.script[decision]
+        for index, thread in enumerate(candidates):
+            if wanted in (thread.tid_name, thread.name):
+                return index
+        can_run = ", ".join(f"{t.tid_name} ({t.name})" for t in candidates)
+        raise ScheduleError(
+            f"the script's decision {decision} is {wanted!r}, which cannot run then; "
+            f"the threads that can: {can_run}"
+        )
+
+    def describe(self) -> str:
+        return f"Scripted({self.script!r})"
+
+
+class Choices(Policy):
+    """Asks *choose(n)* for an index in ``range(n)`` at each decision: Hypothesis data, say,
+    so that a failing schedule shrinks (towards 0: the running thread goes on)."""
+
+    def __init__(self, choose: Callable[[int], int], name: str = "Choices") -> None:
+        self._choose = choose
+        self._name = name
+
+    def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
+        index = self._choose(len(candidates))
+        if not 0 <= index < len(candidates):
+            raise ScheduleError(f"{self._name} chose {index!r} of {len(candidates)} threads")
+        return index
+
+    def describe(self) -> str:
+        return self._name
+
+
+# -- managed threads ---------------------------------------------------------------------------
+
+
+class ManagedThread:
+    """The scheduler's record of one managed thread (what policies see)."""
+
+    __slots__ = (
+        "deadline",
+        "ident",
+        "last_ran",
+        "name",
+        "op",
+        "owner",
+        "ready",
+        "running",
+        "state",
+        "tid",
+        "timed_out",
+        "waiting",
+        "wake",
+    )
+
+    def __init__(self, tid: int, name: str, *, owner: bool = False) -> None:
+        self.tid = tid
+        self.name = name
+        self.owner = owner
+        self.ident: int | None = None
+        self.state = RUNNABLE
+        self.running = False  # ran last, and can go on (set on the candidates[0] only)
+        self.last_ran = -1
+        self.waiting: Any = None  # what it is blocked on
+        self.op = ""  # the operation it is blocked in
+        self.ready: Callable[[], bool] | None = None
+        self.deadline: float | None = None
+        self.timed_out = False
+        self.wake = _thread.allocate_lock()
+        self.wake.acquire()  # locked: the thread parks on it until it is picked
+
+    @property
+    def tid_name(self) -> str:
+        return f"T{self.tid}"
+
+    def can_run(self, now: float) -> bool:
+        if self.state == RUNNABLE:
+            return True
+        if self.state == BLOCKED:
+            if self.deadline is not None and self.deadline <= now:
+                return True
+            return self.ready is not None and self.ready()
+        return False
+
+    def __repr__(self) -> str:
+        return f"<ManagedThread {self.tid_name} {self.name!r} {self.state}>"
+
+
+_ACTIVE: Scheduler | None = None
+
+
+def active() -> Scheduler | None:
+    """The scheduler controlling this process right now, if any."""
+    return _ACTIVE
+
+
+def manages_current_thread() -> bool:
+    """Whether the calling thread is a managed thread of the running scheduler."""
+    sched = _ACTIVE
+    return sched is not None and _get_ident() in sched._threads_by_ident
+
+
+def _scheduler_of_caller() -> tuple[Scheduler | None, ManagedThread | None]:
+    sched = _ACTIVE
+    if sched is None:
+        return None, None
+    return sched, sched._threads_by_ident.get(_get_ident())
+
+
+class _DropAborts(logging.Filter):
+    """Drops the log records of pool workers unwinding from an aborted run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ScheduleAborted)
+
+
+# -- the scheduler -----------------------------------------------------------------------------
+
+
+class Scheduler:
+    """Runs the code of a ``with`` block (or :meth:`run`) and every thread it starts through
+    a controlled module, one thread at a time, in the order *policy* chooses.
+
+    Parameters: *policy* (default ``RandomPolicy(seed)``), *seed* (for the default policy),
+    *autojump* (jump virtual time when every thread is blocked), *max_steps* (scheduling
+    points before :class:`LivelockError`), *uncontrolled_timeout* (real seconds a thread may
+    run without reaching a scheduling point before :class:`UncontrolledBlockingError`; None
+    never), *modules* (controlled for every run, see :meth:`control`).
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        seed: int = 0,
+        autojump: bool = True,
+        max_steps: int = 200_000,
+        uncontrolled_timeout: float | None = 10.0,
+        modules: Iterable[types.ModuleType | str] = (),
+        record: bool = True,
+    ) -> None:
+        self.policy = policy if policy is not None else RandomPolicy(seed)
+        self.clock = VirtualClock(autojump=autojump)
+        self.max_steps = max_steps
+        self.uncontrolled_timeout = uncontrolled_timeout
+        self.record = record
+        self.trace: list[tuple[str, str]] = []
+        """``(thread id, operation)`` per scheduling point."""
+        self.schedule: list[str] = []
+        """The thread id chosen at each decision: ``Scripted(schedule)`` replays the run."""
+        self.steps = 0
+        self.switches = 0
+        self.leftovers: list[str] = []
+        """Threads that were still blocked when the run ended (they were aborted)."""
+        self._modules: list[types.ModuleType | str] = list(modules)
+        self._threads: list[ManagedThread] = []
+        self._threads_by_ident: dict[int, ManagedThread] = {}
+        self._real_threads: list[threading.Thread] = []
+        self._current: ManagedThread | None = None
+        self._owner: ManagedThread | None = None
+        self._labels: collections.Counter[str] = collections.Counter()
+        self._aborting = False
+        self._failure: BaseException | None = None
+        self._failure_raised = False
+        self._patches: list[tuple[Any, str, Any]] = []
+        self._log_filter = _DropAborts()
+        self._ids: dict[int, int] = {}
+        self._keep_alive: list[object] = []
+        self._entered = False
+        self._finished = False
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def control(self, *modules: types.ModuleType | str) -> None:
+        """Control *modules* (objects or dotted names): their references to ``threading``,
+        ``queue``, ``time`` and ``_thread``, and names imported from those, are replaced by
+        controlled equivalents for the run; their module-level locks are swapped for
+        controlled ones. Takes effect at once inside a run."""
+        self._modules.extend(modules)
+        if self._entered and not self._finished:
+            for module in modules:
+                self._patch_module(module)
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` under control (the calling thread is the owner, T0)
+        and return its result once every thread it started has finished."""
+        with self:
+            return fn(*args, **kwargs)
+
+    @property
+    def active(self) -> bool:
+        return self._entered and not self._finished
+
+    @property
+    def threads(self) -> list[ManagedThread]:
+        return list(self._threads)
+
+    @property
+    def decisions(self) -> int:
+        return len(self.schedule)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of the run so far: steps, decisions, switches, threads, clock jumps."""
+        return {
+            "policy": self.policy.describe(),
+            "steps": self.steps,
+            "decisions": len(self.schedule),
+            "switches": self.switches,
+            "threads": len(self._threads),
+            "virtual_seconds": self.clock.elapsed(),
+            "clock_jumps": self.clock.jumps,
+        }
+
+    def format_trace(self, last: int | None = None) -> str:
+        """The trace as text, a line per point (the *last* ones only, if given)."""
+        names = {t.tid_name: t.name for t in self._threads}
+        entries = self.trace if last is None else self.trace[-last:]
+        start = len(self.trace) - len(entries)
+        return "\n".join(
+            f"{start + n:6d} {tid} ({names.get(tid, '?')}): {op}"
+            for n, (tid, op) in enumerate(entries)
+        )
+
+    def sleep(self, seconds: float) -> None:
+        """``time.sleep`` in virtual time (what managed threads call)."""
+        _sleep(seconds)
+
+    def monotonic(self) -> float:
+        """``time.monotonic`` in virtual time (a scheduling point)."""
+        return _monotonic()
+
+    # -- entering and leaving ----------------------------------------------------------------
+
+    def __enter__(self) -> Scheduler:
+        global _ACTIVE
+        if self._entered:
+            raise RuntimeError("a Scheduler runs once; make a new one for another run")
+        if _ACTIVE is not None:
+            raise RuntimeError(f"another scheduler is active in this process: {_ACTIVE!r}")
+        self._entered = True
+        owner = ManagedThread(0, threading.current_thread().name, owner=True)
+        owner.ident = _get_ident()
+        owner.running = True
+        self._threads.append(owner)
+        self._threads_by_ident[owner.ident] = owner
+        self._owner = self._current = owner
+        _ACTIVE = self
+        try:
+            self._patch(_time_module, "sleep", _global_sleep)
+            self._patch(_time_module, "monotonic", _global_monotonic)
+            for module in self._modules:
+                self._patch_module(module)
+            logging.getLogger("concurrent.futures").addFilter(self._log_filter)
+        except BaseException:
+            self._unpatch()
+            _ACTIVE = None
+            raise
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        global _ACTIVE
+        owner = self._owner
+        assert owner is not None
+        try:
+            if exc is None and not self._aborting:
+                self._finish_others(owner)
+        finally:
+            self._abort_all()
+            self._finished = True
+            self._unpatch()
+            logging.getLogger("concurrent.futures").removeFilter(self._log_filter)
+            _ACTIVE = None
+        if exc is None and self._failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self._failure
+
+    def _finish_others(self, owner: ManagedThread) -> None:
+        """Let the other threads run until they finish; those left blocked for ever are
+        recorded in ``leftovers`` (and aborted)."""
+
+        def others_done() -> bool:
+            return all(t.state == FINISHED for t in self._threads if t is not owner)
+
+        try:
+            self._wait(self, others_done, None, "end of run")
+        except DeadlockError as error:
+            self.leftovers = [line for line in error.graph if not line.startswith(owner.name)]
+            self._failure = None
+            self._failure_raised = True
+
+    def _abort_all(self) -> None:
+        self._aborting = True
+        owner = self._owner
+        for thread in self._threads:
+            if thread is not owner and thread.state != FINISHED:
+                _release(thread.wake)
+        for real in self._real_threads:
+            real.join(ABORT_JOIN)
+        alive = [t.name for t in self._real_threads if t.is_alive()]
+        if alive:
+            self.leftovers.append(f"threads still alive after the run was aborted: {alive}")
+
+    # -- patching ------------------------------------------------------------------------------
+
+    def _patch(self, target: Any, name: str, value: Any) -> None:
+        self._patches.append((target, name, getattr(target, name, _ABSENT)))
+        setattr(target, name, value)
+
+    def _unpatch(self) -> None:
+        while self._patches:
+            target, name, original = self._patches.pop()
+            if original is _ABSENT:
+                delattr(target, name)
+            else:
+                setattr(target, name, original)
+
+    def _patch_module(self, module: types.ModuleType | str) -> None:
+        if isinstance(module, str):
+            module = sys.modules.get(module) or __import__(module, fromlist=["_"])
+        for name, value in list(vars(module).items()):
+            replacement = _replacement_for(value)
+            if replacement is not None:
+                self._patch(module, name, replacement)
+            elif isinstance(value, _LockType) and not value.locked():
+                self._patch(module, name, Lock())
+            elif isinstance(value, _RLockType) and not _rlock_is_held(value):
+                self._patch(module, name, RLock())
+        if "id" not in vars(module):  # sorted(futures, key=id): the order of their locks
+            self._patch(module, "id", _stable_id)
+
+    def _stable_id(self, obj: object) -> int:
+        number = self._ids.get(id(obj))
+        if number is None:
+            number = self._ids[id(obj)] = len(self._ids) + 1
+            self._keep_alive.append(obj)  # so that its id is not reused during the run
+        return number
+
+    # -- the core: scheduling points, blocking, switching --------------------------------------
+
+    def _label(self, kind: str) -> str:
+        self._labels[kind] += 1
+        return f"{kind}-{self._labels[kind]}"
+
+    def _point(self, me: ManagedThread, op: str) -> None:
+        """A scheduling point of the running thread *me*: the policy may run another."""
+        self.steps += 1
+        if self.record:
+            self.trace.append((me.tid_name, op))
+        if self.steps > self.max_steps:
+            self._fail(
+                me,
+                LivelockError(
+                    f"the run took more than {self.max_steps} scheduling points (a busy loop "
+                    f"polling the clock or a flag?); the last ones:\n{self.format_trace(20)}"
+                ),
+            )
+        self._switch(me)
+
+    def _wait(
+        self, waitable: Any, ready: Callable[[], bool], timeout: float | None, op: str
+    ) -> bool:
+        """Block the calling managed thread until ``ready()`` or *timeout* virtual seconds
+        pass; return ``ready()``. A scheduling point even when ready at once."""
+        sched, me = _scheduler_of_caller()
+        if sched is not self or me is None or me.state == FINISHED:
+            return _wait_uncontrolled(ready, timeout, op)
+        if self._aborting:
+            if ready():
+                return True
+            if timeout is not None and timeout <= 0:
+                return False
+            self._raise_abort(me)
+        self._point(me, op)
+        if ready():
+            return True
+        if timeout is not None and timeout <= 0:
+            return False
+        me.state, me.waiting, me.ready, me.op = BLOCKED, waitable, ready, op
+        me.deadline = None if timeout is None else self.clock.now() + timeout
+        try:
+            self._switch(me)
+        finally:
+            me.state, me.waiting, me.ready, me.deadline = RUNNABLE, None, None, None
+        return ready()
+
+    def _switch(self, me: ManagedThread) -> None:
+        """Pick the next thread to run (maybe *me*) and, if it is another, hand it the baton
+        and park *me* until it is picked again."""
+        while True:
+            now = self.clock.now()
+            threads = self._threads
+            enabled = [t for t in threads if t.can_run(now)]
+            if enabled:
+                break
+            deadlines = [t.deadline for t in threads if t.state == BLOCKED and t.deadline]
+            if deadlines and self.clock.autojump:
+                self.clock._jump_to(min(deadlines))
+                continue
+            self._fail(me, self._deadlock(me, timers=bool(deadlines)))
+        if len(enabled) == 1:
+            chosen = enabled[0]
+        else:
+            if me in enabled and enabled[0] is not me:
+                enabled.remove(me)
+                enabled.insert(0, me)
+            me.running = enabled[0] is me and me.state == RUNNABLE
+            try:
+                index = self.policy.choose(enabled, len(self.schedule))
+            finally:
+                me.running = False
+            chosen = enabled[index]
+            self.schedule.append(chosen.tid_name)
+        chosen.last_ran = self.steps
+        if chosen is me:
+            return
+        self.switches += 1
+        self._current = chosen
+        chosen.wake.release()
+        if me.state != FINISHED:
+            self._park(me)
+
+    def _park(self, me: ManagedThread) -> None:
+        try:
+            if me.owner and self.uncontrolled_timeout is not None:
+                steps, since = self.steps, _real_monotonic()
+                while not me.wake.acquire(timeout=0.25):
+                    if self._aborting:
+                        break
+                    if self.steps != steps:
+                        steps, since = self.steps, _real_monotonic()
+                    elif _real_monotonic() - since > self.uncontrolled_timeout:
+                        self._fail(me, self._uncontrolled())
+            else:
+                me.wake.acquire()
+        except BaseException as error:  # a signal (the hang guard, Ctrl-C) while parked
+            if not self._aborting:
+                self._failure, self._failure_raised = error, True
+                self._abort_others(me)
+            raise
+        if self._aborting:
+            self._raise_abort(me)
+
+    def _abort_others(self, me: ManagedThread) -> None:
+        self._aborting = True
+        for thread in self._threads:
+            if thread is not me and thread.state != FINISHED:
+                _release(thread.wake)
+
+    def _raise_abort(self, me: ManagedThread) -> None:
+        if me.owner and self._failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self._failure
+        raise ScheduleAborted(f"the scheduler's run was aborted ({me.name} was blocked)")
+
+    def _fail(self, me: ManagedThread, error: BaseException) -> None:
+        """End the run: every managed thread unwinds (ScheduleAborted at its next blocking
+        operation); the owner raises *error*."""
+        if self._failure is None:
+            self._failure = error
+        self._abort_others(me)
+        self._raise_abort(me)
+
+    # -- managed threads -----------------------------------------------------------------------
+
+    def _adopt(self, thread: threading.Thread) -> ManagedThread:
+        """Register *thread* (not yet started) as managed; wrap its ``run``."""
+        record = ManagedThread(len(self._threads), thread.name)
+        self._threads.append(record)
+        self._real_threads.append(thread)
+        run = thread.run
+
+        def managed_run() -> None:
+            self._threads_by_ident[_get_ident()] = record
+            record.ident = _get_ident()
+            record.wake.acquire()  # parked until first picked
+            try:
+                if not self._aborting:
+                    run()
+            except ScheduleAborted:
+                pass
+            finally:
+                record.state = FINISHED
+                if not self._aborting:
+                    try:
+                        self._switch(record)
+                    except ScheduleAborted:
+                        pass
+
+        thread.run = managed_run  # type: ignore[method-assign]
+        return record
+
+    # -- reports -------------------------------------------------------------------------------
+
+    def _frames(self) -> tuple[dict[int, Any], dict[int, str]]:
+        frames = sys._current_frames()
+        managed = {t.ident: t.name for t in self._threads if t.ident is not None}
+        managed = {ident: name for ident, name in managed.items() if ident in frames}
+        return {ident: frames[ident] for ident in managed}, managed
+
+    def _deadlock(self, me: ManagedThread, *, timers: bool) -> DeadlockError:
+        frames, names = self._frames()
+        workers = _thread_dump._running_futures(frames, names)
+        graph: list[str] = []
+        edges: dict[str, list[str]] = {}
+        by_name = {t.name: t for t in self._threads}
+        for thread in self._threads:
+            if thread.state != BLOCKED:
+                continue
+            frame = frames.get(thread.ident) if thread.ident is not None else None
+            line = _thread_dump._wait_line(thread.name, frame, workers)
+            targets: list[str] = []
+            for future in _thread_dump._blocked_on(frame):
+                worker = workers.get(id(future))
+                if worker is not None:
+                    targets.append(worker)
+            holder = getattr(thread.waiting, "_holder", None)
+            if isinstance(holder, ManagedThread) and holder is not thread:
+                targets.append(holder.name)
+            joined = getattr(thread.waiting, "tid_name", None)
+            if isinstance(thread.waiting, ManagedThread) and joined:
+                targets.append(thread.waiting.name)
+            if line is None:
+                line = f"{thread.name} waits in {thread.op}"
+                if isinstance(holder, ManagedThread):
+                    line += f" (held by {holder.name!r})"
+            elif "state=pending" in line and not targets:
+                line += " (queued: no worker has started it)"
+            graph.append(line)
+            edges[thread.name] = [t for t in targets if t in by_name]
+        cycle = _find_cycle(edges)
+        why = (
+            "every managed thread is blocked and virtual time does not jump (autojump off)"
+            if timers
+            else "every managed thread is blocked and no timeout is pending"
+        )
+        text = [f"Deadlock: {why} (step {self.steps}, virtual time +{self.clock.elapsed():g}s)."]
+        text.append("Wait-for graph:")
+        text.extend(f"  {line}" for line in graph)
+        if cycle:
+            text.append("Cycle: " + " -> ".join([*cycle, cycle[0]]))
+        return DeadlockError("\n".join(text), graph, cycle)
+
+    def _uncontrolled(self) -> UncontrolledBlockingError:
+        current = self._current
+        name = current.name if current else "?"
+        frames, _ = self._frames()
+        stack = ""
+        if current is not None and current.ident in frames:
+            import traceback
+
+            stack = "".join(traceback.format_stack(frames[current.ident]))
+        return UncontrolledBlockingError(
+            f"thread {name!r} ran for {self.uncontrolled_timeout}s without reaching a "
+            f"scheduling point: it is blocked in something the scheduler does not control "
+            f"(a socket, a C lock, a lock made before the run) or computes for that long. "
+            f"Its stack, most recent call last:\n{stack}"
+        )
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else ("finished" if self._finished else "new")
+        return f"<Scheduler {self.policy.describe()} {state} steps={self.steps}>"
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str]:
+    for start in edges:
+        path: list[str] = []
+        seen: set[str] = set()
+        node: str | None = start
+        while node is not None and node not in seen:
+            seen.add(node)
+            path.append(node)
+            targets = edges.get(node) or []
+            node = targets[0] if targets else None
+        if node is not None and node in path:
+            return path[path.index(node) :]
+    return []
+
+
+def _release(lock: Any) -> None:
+    try:
+        lock.release()
+    except RuntimeError:  # already released: the thread is being woken
+        pass
+
+
+def _rlock_is_held(lock: Any) -> bool:
+    is_owned = getattr(lock, "_is_owned", None)
+    if is_owned is not None and is_owned():
+        return True
+    if lock.acquire(blocking=False):
+        lock.release()
+        return False
+    return True
+
+
+def _wait_uncontrolled(ready: Callable[[], bool], timeout: float | None, op: str) -> bool:
+    """A controlled primitive used by a thread no scheduler manages (or after its run)."""
+    if ready():
+        return True
+    if timeout is not None and timeout <= 0:
+        return False
+    raise RuntimeError(
+        f"{op}: this primitive belongs to a deterministic scheduler's run, and the calling "
+        f"thread {threading.current_thread().name!r} is not managed by a running scheduler, "
+        "so it cannot block on it"
+    )
+
+
+# -- controlled primitives ---------------------------------------------------------------------
+
+
+def _caller() -> tuple[Scheduler, ManagedThread] | None:
+    sched, me = _scheduler_of_caller()
+    if sched is None or me is None or sched._aborting or me.state == FINISHED:
+        return None
+    return sched, me
+
+
+def _point(op: str) -> None:
+    caller = _caller()
+    if caller is not None:
+        caller[0]._point(caller[1], op)
+
+
+def _check_timeout(timeout: float | None, blocking: bool = True) -> float | None:
+    if timeout is None:
+        return None
+    if timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    return timeout if blocking else 0
+
+
+class _Primitive:
+    _kind = "Primitive"
+
+    def __init__(self) -> None:
+        sched = _ACTIVE
+        self._sched = sched
+        self._label = sched._label(self._kind) if sched is not None else f"{self._kind}-?"
+
+    def _wait(self, ready: Callable[[], bool], timeout: float | None, op: str) -> bool:
+        sched = self._sched or _ACTIVE
+        if sched is None:
+            return _wait_uncontrolled(ready, timeout, f"{op} {self._label}")
+        return sched._wait(self, ready, timeout, f"{op} {self._label}")
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+class Lock(_Primitive):
+    """``threading.Lock`` / ``_thread.allocate_lock()`` under the scheduler."""
+
+    _kind = "Lock"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._locked = False
+        self._holder: ManagedThread | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not blocking and timeout != -1:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        if timeout < 0 and timeout != -1:
+            raise ValueError("timeout value must be a non-negative number")
+        wait = (None if timeout == -1 else timeout) if blocking else 0
+        if not self._wait(lambda: not self._locked, wait, "acquire"):
+            return False
+        self._locked = True
+        self._holder = _scheduler_of_caller()[1]
+        return True
+
+    def release(self) -> None:
+        if not self._locked:
+            raise RuntimeError("release unlocked lock")
+        self._locked = False
+        self._holder = None
+        _point(f"release {self._label}")
+
+    def locked(self) -> bool:
+        return self._locked
+
+    def _at_fork_reinit(self) -> None:
+        self._locked, self._holder = False, None
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+class RLock(_Primitive):
+    """``threading.RLock`` under the scheduler."""
+
+    _kind = "RLock"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._holder: ManagedThread | None = None
+        self._ident: int | None = None
+        self._count = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        me = _get_ident()
+        if self._count and self._ident == me:
+            self._count += 1
+            return True
+        if not blocking and timeout != -1:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        wait = (None if timeout == -1 else timeout) if blocking else 0
+        if not self._wait(lambda: self._count == 0, wait, "acquire"):
+            return False
+        self._ident, self._count = me, 1
+        self._holder = _scheduler_of_caller()[1]
+        return True
+
+    def release(self) -> None:
+        if not self._count or self._ident != _get_ident():
+            raise RuntimeError("cannot release un-acquired lock")
+        self._count -= 1
+        if not self._count:
+            self._ident = self._holder = None
+            _point(f"release {self._label}")
+
+    def _is_owned(self) -> bool:
+        return bool(self._count) and self._ident == _get_ident()
+
+    def _release_save(self) -> int:
+        count, self._count, self._ident, self._holder = self._count, 0, None, None
+        _point(f"release {self._label}")
+        return count
+
+    def _acquire_restore(self, count: int) -> None:
+        self._wait(lambda: self._count == 0, None, "acquire")
+        self._ident, self._count = _get_ident(), count
+        self._holder = _scheduler_of_caller()[1]
+
+    def locked(self) -> bool:
+        return bool(self._count)
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+class Condition(_Primitive):
+    """``threading.Condition`` under the scheduler (its lock a controlled Lock or RLock)."""
+
+    _kind = "Condition"
+
+    def __init__(self, lock: Lock | RLock | None = None) -> None:
+        super().__init__()
+        self._lock: Lock | RLock = lock if lock is not None else RLock()
+        self._waiters: collections.deque[list[bool]] = collections.deque()
+        self.acquire = self._lock.acquire
+        self.release = self._lock.release
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+    def _is_owned(self) -> bool:
+        lock = self._lock
+        if isinstance(lock, RLock):
+            return lock._is_owned()
+        return lock._locked and lock._holder is _scheduler_of_caller()[1]
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._is_owned():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        waiter = [False]
+        self._waiters.append(waiter)
+        lock = self._lock
+        saved = lock._release_save() if isinstance(lock, RLock) else None
+        if saved is None:
+            lock.release()
+        try:
+            notified = self._wait(lambda: waiter[0], timeout, "wait")
+        finally:
+            if not waiter[0]:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass
+            if isinstance(lock, RLock):
+                lock._acquire_restore(saved or 1)
+            else:
+                lock.acquire()
+        return notified
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float | None = None) -> Any:
+        end = None
+        waittime = timeout
+        result = predicate()
+        while not result:
+            if waittime is not None:
+                if end is None:
+                    end = _monotonic() + waittime
+                else:
+                    waittime = end - _monotonic()
+                    if waittime <= 0:
+                        break
+            self.wait(waittime)
+            result = predicate()
+        return result
+
+    def notify(self, n: int = 1) -> None:
+        if not self._is_owned():
+            raise RuntimeError("cannot notify on un-acquired lock")
+        for _ in range(min(n, len(self._waiters))):
+            self._waiters.popleft()[0] = True
+        _point(f"notify {self._label}")
+
+    def notify_all(self) -> None:
+        self.notify(len(self._waiters))
+
+    notifyAll = notify_all
+
+
+class Event(_Primitive):
+    """``threading.Event`` under the scheduler."""
+
+    _kind = "Event"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._flag = False
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    isSet = is_set
+
+    def set(self) -> None:
+        self._flag = True
+        _point(f"set {self._label}")
+
+    def clear(self) -> None:
+        self._flag = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._wait(lambda: self._flag, timeout, "wait")
+
+
+class Semaphore(_Primitive):
+    """``threading.Semaphore`` under the scheduler."""
+
+    _kind = "Semaphore"
+
+    def __init__(self, value: int = 1) -> None:
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        super().__init__()
+        self._value = value
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not blocking and timeout is not None:
+            raise ValueError("can't specify timeout for non-blocking acquire")
+        wait = timeout if blocking else 0
+        if not self._wait(lambda: self._value > 0, wait, "acquire"):
+            return False
+        self._value -= 1
+        return True
+
+    __enter__ = acquire
+
+    def release(self, n: int = 1) -> None:
+        if n < 1:
+            raise ValueError("n must be one or more")
+        self._value += n
+        _point(f"release {self._label}")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+class BoundedSemaphore(Semaphore):
+    """``threading.BoundedSemaphore`` under the scheduler."""
+
+    _kind = "BoundedSemaphore"
+
+    def __init__(self, value: int = 1) -> None:
+        super().__init__(value)
+        self._initial = value
+
+    def release(self, n: int = 1) -> None:
+        if n < 1:
+            raise ValueError("n must be one or more")
+        if self._value + n > self._initial:
+            raise ValueError("Semaphore released too many times")
+        super().release(n)
+
+
+class SimpleQueue(_Primitive):
+    """``queue.SimpleQueue`` under the scheduler."""
+
+    _kind = "SimpleQueue"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: collections.deque[Any] = collections.deque()
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self._items.append(item)
+        _point(f"put {self._label}")
+
+    put_nowait = put
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        wait = _check_timeout(timeout, block) if block else 0
+        if not self._wait(lambda: bool(self._items), wait, "get"):
+            raise _queue_module.Empty
+        return self._items.popleft()
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class Queue(_Primitive):
+    """``queue.Queue`` under the scheduler (``LifoQueue`` and ``PriorityQueue`` below)."""
+
+    _kind = "Queue"
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+        self.unfinished_tasks = 0
+        self._init(maxsize)
+
+    def _init(self, maxsize: int) -> None:
+        self.queue: Any = collections.deque()
+
+    def _qsize(self) -> int:
+        return len(self.queue)
+
+    def _put(self, item: Any) -> None:
+        self.queue.append(item)
+
+    def _get(self) -> Any:
+        return self.queue.popleft()
+
+    def _full(self) -> bool:
+        return 0 < self.maxsize <= self._qsize()
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        wait = _check_timeout(timeout, block) if block else 0
+        if not self._wait(lambda: not self._full(), wait, "put"):
+            raise _queue_module.Full
+        self._put(item)
+        self.unfinished_tasks += 1
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        wait = _check_timeout(timeout, block) if block else 0
+        if not self._wait(lambda: self._qsize() > 0, wait, "get"):
+            raise _queue_module.Empty
+        return self._get()
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+    def task_done(self) -> None:
+        if self.unfinished_tasks <= 0:
+            raise ValueError("task_done() called too many times")
+        self.unfinished_tasks -= 1
+        _point(f"task_done {self._label}")
+
+    def join(self) -> None:
+        self._wait(lambda: self.unfinished_tasks == 0, None, "join")
+
+    def qsize(self) -> int:
+        return self._qsize()
+
+    def empty(self) -> bool:
+        return not self._qsize()
+
+    def full(self) -> bool:
+        return self._full()
+
+
+class LifoQueue(Queue):
+    _kind = "LifoQueue"
+
+    def _init(self, maxsize: int) -> None:
+        self.queue = []
+
+    def _get(self) -> Any:
+        return self.queue.pop()
+
+
+class PriorityQueue(Queue):
+    _kind = "PriorityQueue"
+
+    def _init(self, maxsize: int) -> None:
+        self.queue = []
+
+    def _put(self, item: Any) -> None:
+        heapq.heappush(self.queue, item)
+
+    def _get(self) -> Any:
+        return heapq.heappop(self.queue)
+
+
+class Thread(threading.Thread):
+    """``threading.Thread``: started from a managed thread, the new thread is managed too.
+
+    Made during a run, its hash is its creation order, not its address: a pool that keeps
+    its threads in a set joins them in the same order in every run."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        sched = _ACTIVE  # hashed already in threading.Thread.__init__ (its _dangling set)
+        self._pytest_futures_hash = sched._stable_id(self) if sched is not None else None
+        super().__init__(*args, **kwargs)
+
+    def __hash__(self) -> int:
+        number = self._pytest_futures_hash
+        return object.__hash__(self) if number is None else number
+
+    def start(self) -> None:
+        caller = _caller()
+        if caller is None:
+            super().start()
+            return
+        sched, me = caller
+        record = sched._adopt(self)
+        self._pytest_futures_record = record
+        super().start()
+        sched._threads_by_ident[self.ident] = record  # type: ignore[index]
+        record.ident = self.ident
+        sched._point(me, f"start {record.tid_name}")
+
+    def join(self, timeout: float | None = None) -> None:
+        record: ManagedThread | None = getattr(self, "_pytest_futures_record", None)
+        sched = _ACTIVE
+        if record is None or sched is None or _caller() is None:
+            super().join(ABORT_JOIN if timeout is None and record is not None else timeout)
+            return
+        if sched._wait(
+            record, lambda: record.state == FINISHED, timeout, f"join {record.tid_name}"
+        ):
+            super().join(ABORT_JOIN)  # it has handed the baton on: it exits at once
+
+
+def _sleep(seconds: float) -> None:
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    caller = _caller()
+    if caller is None:
+        sched = _ACTIVE
+        if sched is not None and sched._aborting and _get_ident() in sched._threads_by_ident:
+            raise ScheduleAborted("the scheduler's run was aborted (in sleep)")
+        _real_sleep(seconds)
+        return
+    sched, me = caller
+    if seconds == 0:
+        sched._point(me, "sleep 0")
+        return
+    sched._wait(None, lambda: False, seconds, f"sleep {seconds:g}")
+
+
+def _monotonic() -> float:
+    caller = _caller()
+    if caller is None:
+        sched = _ACTIVE
+        if sched is not None and _get_ident() in sched._threads_by_ident:
+            return sched.clock.now()
+        return _real_monotonic()
+    sched, me = caller
+    sched._point(me, "clock")
+    return sched.clock.now()
+
+
+def _global_sleep(seconds: float) -> None:
+    sched = _ACTIVE
+    if sched is not None and _get_ident() in sched._threads_by_ident:
+        _sleep(seconds)
+    else:
+        _real_sleep(seconds)
+
+
+def _global_monotonic() -> float:
+    sched = _ACTIVE
+    if sched is not None and _get_ident() in sched._threads_by_ident:
+        return _monotonic()
+    return _real_monotonic()
+
+
+def _stable_id(obj: object) -> int:
+    """``id`` in controlled modules: creation order within the run (see Scheduler)."""
+    sched = _ACTIVE
+    return id(obj) if sched is None else sched._stable_id(obj)
+
+
+def _monotonic_ns() -> int:
+    return int(_monotonic() * 1e9)
+
+
+def _wall() -> float:
+    sched = _ACTIVE
+    if sched is not None and _get_ident() in sched._threads_by_ident:
+        _point("clock")
+        return sched.clock.wall()
+    return _time_module.time()
+
+
+class _Facade(types.ModuleType):
+    """A stand-in for a module in a controlled module's namespace: the controlled names, and
+    everything else from the real module."""
+
+    def __init__(self, real: types.ModuleType, names: dict[str, Any]) -> None:
+        super().__init__(real.__name__, real.__doc__)
+        self.__dict__.update(names)
+        self.__dict__["_pytest_futures_real"] = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_pytest_futures_real"], name)
+
+
+_THREADING_NAMES: dict[str, Any] = {
+    "Lock": Lock,
+    "RLock": RLock,
+    "Condition": Condition,
+    "Event": Event,
+    "Semaphore": Semaphore,
+    "BoundedSemaphore": BoundedSemaphore,
+    "Thread": Thread,
+}
+_QUEUE_NAMES: dict[str, Any] = {
+    "Queue": Queue,
+    "SimpleQueue": SimpleQueue,
+    "LifoQueue": LifoQueue,
+    "PriorityQueue": PriorityQueue,
+}
+_TIME_NAMES: dict[str, Any] = {
+    "sleep": _sleep,
+    "monotonic": _monotonic,
+    "monotonic_ns": _monotonic_ns,
+    "time": _wall,
+    "perf_counter": _monotonic,
+}
+_THREAD_NAMES: dict[str, Any] = {"allocate_lock": Lock, "LockType": Lock}
+
+_FACADES: dict[int, _Facade] = {
+    id(threading): _Facade(threading, _THREADING_NAMES),
+    id(_queue_module): _Facade(_queue_module, _QUEUE_NAMES),
+    id(_time_module): _Facade(_time_module, _TIME_NAMES),
+    id(_thread): _Facade(_thread, _THREAD_NAMES),
+}
+
+_REPLACEMENTS: dict[int, tuple[Any, Any]] = {}
+for _real_module, _names in (
+    (threading, _THREADING_NAMES),
+    (_queue_module, _QUEUE_NAMES),
+    (_time_module, _TIME_NAMES),
+    (_thread, _THREAD_NAMES),
+):
+    for _name, _controlled in _names.items():
+        _original = getattr(_real_module, _name)
+        _REPLACEMENTS[id(_original)] = (_original, _controlled)
+_REPLACEMENTS[id(_real_sleep)] = (_real_sleep, _sleep)
+_REPLACEMENTS[id(id)] = (id, _stable_id)
+_REPLACEMENTS[id(_real_monotonic)] = (_real_monotonic, _monotonic)
+
+
+def _replacement_for(value: Any) -> Any:
+    facade = _FACADES.get(id(value))
+    if facade is not None and facade.__dict__["_pytest_futures_real"] is value:
+        return facade
+    entry = _REPLACEMENTS.get(id(value))
+    if entry is not None and entry[0] is value:
+        return entry[1]
+    return None
+
+
+def iter_controlled_names() -> Iterator[str]:
+    """The names a controlled module's references are replaced for (documentation, tests)."""
+    for module, names in (
+        ("threading", _THREADING_NAMES),
+        ("queue", _QUEUE_NAMES),
+        ("time", _TIME_NAMES),
+        ("_thread", _THREAD_NAMES),
+    ):
+        for name in names:
+            yield f"{module}.{name}"
