@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
 
+_real_monotonic = time.monotonic  # the real clock, whatever a scheduler patches later
+
 __all__ = [
     "SERVICE_PROCESS_MARKERS",
     "SERVICE_THREAD_PREFIXES",
@@ -104,10 +106,10 @@ def _wait_exit(pid: int, start: str, timeout: float) -> bool:
                 os.close(fd)
     # No pidfd: nothing to block on for a process we must not reap (its Popen or
     # multiprocessing object will), so poll /proc with a backoff, bounded by the timeout.
-    deadline = time.monotonic() + timeout
+    deadline = _real_monotonic() + timeout
     delay, pause = 0.001, threading.Event()
     while _alive(pid, start):
-        remaining = deadline - time.monotonic()
+        remaining = deadline - _real_monotonic()
         if remaining <= 0:
             return False
         pause.wait(min(delay, remaining))
@@ -171,7 +173,7 @@ class LeakCheck:
         """
         if self._threads is None:
             raise RuntimeError("LeakCheck.check() before start()")
-        deadline = time.monotonic() + self.grace
+        deadline = _real_monotonic() + self.grace
         problems = []
         for thread in threading.enumerate():
             if (
@@ -182,7 +184,7 @@ class LeakCheck:
             ):
                 continue
             try:
-                thread.join(max(deadline - time.monotonic(), 0.0))
+                thread.join(max(deadline - _real_monotonic(), 0.0))
             except RuntimeError:
                 pass  # being started by another thread right now: is_alive() is still False
             if thread.is_alive():
@@ -200,7 +202,7 @@ class LeakCheck:
             for pid, start in sorted((_children() or {}).items()):
                 if self._children.get(pid) == start or self._is_service(pid):
                     continue
-                exited = _wait_exit(pid, start, deadline - time.monotonic())
+                exited = _wait_exit(pid, start, deadline - _real_monotonic())
                 # Ask again after the wait: a child caught in the middle of exec() had no
                 # command line yet.
                 if not exited and not self._is_service(pid):
@@ -209,7 +211,7 @@ class LeakCheck:
             for process in _mp_children():
                 if process in self._mp:
                     continue
-                process.join(max(deadline - time.monotonic(), 0.0))
+                process.join(max(deadline - _real_monotonic(), 0.0))
                 if process.is_alive():
                     problems.append(self._describe_child(process.pid, process.name))
         return problems

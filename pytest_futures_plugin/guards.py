@@ -61,6 +61,8 @@ from ._thread_dump import describe_threads, release_waiters
 if TYPE_CHECKING:
     from types import FrameType, TracebackType
 
+_real_monotonic = time.monotonic  # the real clock, whatever a scheduler patches later
+
 __all__ = [
     "HANG_SIGNAL",
     "SERVICE_PROCESS_MARKERS",
@@ -132,7 +134,7 @@ class HangGuard:
             raise RuntimeError("a HangGuard guards one block; create one per block")
         self._target = threading.current_thread()
         self.interrupts = self._install_handler()
-        self._started = time.monotonic()
+        self._started = _real_monotonic()
         self._watchdog = threading.Thread(
             target=self._watch, name=WATCHDOG_THREAD_NAME, daemon=True
         )
@@ -229,7 +231,7 @@ class HangGuard:
 
     def _fire(self) -> bool:
         """Take a report and interrupt the guarded thread; True if it may fire again."""
-        elapsed = time.monotonic() - self._started
+        elapsed = _real_monotonic() - self._started
         head = (
             f"hang guard: thread {self._target.name!r} still running after {elapsed:.2f} s "
             f"(bound {self.bound:g} s, report {len(self.reports) + 1})"

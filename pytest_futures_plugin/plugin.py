@@ -19,6 +19,7 @@ import importlib
 import os
 import random
 import shlex
+import sys
 import types
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Callable
@@ -343,7 +344,7 @@ def scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Sch
     marker = request.node.get_closest_marker("futures_scheduler")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
     policy = _policy(options.pop("policy", "random"), futures_seed)
-    modules = [request.module, *options.pop("modules", ())]
+    modules = [*_task_modules(request.module), *options.pop("modules", ())]
     try:
         sched = Scheduler(policy, modules=modules, **options)
     except TypeError as error:
@@ -357,6 +358,22 @@ def scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Sch
             + "\n  ".join(sched.leftovers),
             pytrace=False,
         )
+
+
+TASK_HELPERS = ("pytest_futures_plugin.tasks", "pytest_futures_plugin.faults")
+
+
+def _task_modules(module: types.ModuleType) -> list[str]:
+    """The modules a test's tasks come from: the test module, the modules of its package
+    imported so far (a ``_tasks.py``, the specs' ``_harness``), and our task helpers."""
+    name = module.__name__
+    package = name.rpartition(".")[0]
+    siblings = (
+        sorted(m for m in list(sys.modules) if m.startswith(f"{package}.") and m != name)
+        if package
+        else []
+    )
+    return [name, *siblings, *TASK_HELPERS]
 
 
 @pytest.fixture

@@ -85,8 +85,11 @@ _get_ident = _thread.get_ident
 _LockType = _thread.LockType
 _RLockType = type(threading.RLock())
 
-RUNNABLE, BLOCKED, FINISHED = "runnable", "blocked", "finished"
+NEW, RUNNABLE, BLOCKED, FINISHED = "new", "runnable", "blocked", "finished"
 _ABSENT = object()
+POLL_QUANTUM = 1e-6
+"""Virtual seconds that pass when a thread polls in a loop (see Scheduler._wait)."""
+POLLS_BEFORE_TIME_PASSES = 3
 ABORT_JOIN = 5.0
 """Real seconds the end of an aborted run waits for each managed thread to exit."""
 
@@ -258,6 +261,8 @@ class ManagedThread:
         "name",
         "op",
         "owner",
+        "polled_at",
+        "polls",
         "ready",
         "running",
         "state",
@@ -280,6 +285,8 @@ class ManagedThread:
         self.ready: Callable[[], bool] | None = None
         self.deadline: float | None = None
         self.timed_out = False
+        self.polled_at: tuple[float, int] | None = None  # (virtual time, id of what)
+        self.polls = 0
         self.wake = _thread.allocate_lock()
         self.wake.acquire()  # locked: the thread parks on it until it is picked
 
@@ -383,6 +390,7 @@ class Scheduler:
         self._keep_alive: list[object] = []
         self._entered = False
         self._finished = False
+        self._switching = False
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -572,10 +580,24 @@ class Scheduler:
         self._switch(me)
 
     def _wait(
-        self, waitable: Any, ready: Callable[[], bool], timeout: float | None, op: str
+        self,
+        waitable: Any,
+        ready: Callable[[], bool],
+        timeout: float | None,
+        op: str,
+        *,
+        poll: bool = True,
     ) -> bool:
         """Block the calling managed thread until ``ready()`` or *timeout* virtual seconds
-        pass; return ``ready()``. A scheduling point even when ready at once."""
+        pass; return ``ready()``. A scheduling point even when ready at once.
+
+        A thread that polls the same primitive (a timed wait of 0 seconds that finds
+        nothing) :data:`POLLS_BEFORE_TIME_PASSES` times at the same virtual instant makes
+        :data:`POLL_QUANTUM` of virtual time pass: ``while (left := end - monotonic()) >= 0:
+        event.wait(left)`` (``as_completed``) must reach its end although time only jumps to
+        deadlines, exactly, while a pool's single ``acquire(timeout=0)`` per submit costs
+        no time.
+        """
         sched, me = _scheduler_of_caller()
         if sched is not self or me is None or me.state == FINISHED:
             return _wait_uncontrolled(ready, timeout, op)
@@ -585,10 +607,19 @@ class Scheduler:
             if timeout is not None and timeout <= 0:
                 return False
             self._raise_abort(me)
+        if self._switching or self._current is not me:
+            return _wait_uncontrolled(ready, timeout, op)
         self._point(me, op)
         if ready():
             return True
-        if timeout is not None and timeout <= 0:
+        if timeout is not None and self.clock.now() + timeout <= self.clock.now():
+            # 0 seconds, or too few to move the clock (end - monotonic() after a jump)
+            if poll:
+                key = (self.clock.now(), id(waitable))
+                me.polls = me.polls + 1 if me.polled_at == key else 1
+                me.polled_at = key
+                if me.polls >= POLLS_BEFORE_TIME_PASSES:  # polling in a loop: let time pass
+                    self.clock.advance(POLL_QUANTUM)
             return False
         me.state, me.waiting, me.ready, me.op = BLOCKED, waitable, ready, op
         me.deadline = None if timeout is None else self.clock.now() + timeout
@@ -601,6 +632,7 @@ class Scheduler:
     def _switch(self, me: ManagedThread) -> None:
         """Pick the next thread to run (maybe *me*) and, if it is another, hand it the baton
         and park *me* until it is picked again."""
+        self._switching = True  # a GC callback that runs in here must not schedule
         while True:
             now = self.clock.now()
             threads = self._threads
@@ -611,6 +643,7 @@ class Scheduler:
             if deadlines and self.clock.autojump:
                 self.clock._jump_to(min(deadlines))
                 continue
+            self._switching = False
             self._fail(me, self._deadlock(me, timers=bool(deadlines)))
         if len(enabled) == 1:
             chosen = enabled[0]
@@ -621,15 +654,22 @@ class Scheduler:
             me.running = enabled[0] is me and me.state == RUNNABLE
             try:
                 index = self.policy.choose(enabled, len(self.schedule))
+            except BaseException:
+                self._switching = False
+                raise
             finally:
                 me.running = False
             chosen = enabled[index]
             self.schedule.append(chosen.tid_name)
         chosen.last_ran = self.steps
         if chosen is me:
+            self._switching = False
             return
         self.switches += 1
+        # From here on *me* is not the current thread, so a GC callback that runs in it
+        # (allocating a bound method can collect) does not schedule.
         self._current = chosen
+        self._switching = False
         chosen.wake.release()
         if me.state != FINISHED:
             self._park(me)
@@ -680,6 +720,7 @@ class Scheduler:
     def _adopt(self, thread: threading.Thread) -> ManagedThread:
         """Register *thread* (not yet started) as managed; wrap its ``run``."""
         record = ManagedThread(len(self._threads), thread.name)
+        record.state = NEW  # not schedulable before its real thread exists
         self._threads.append(record)
         self._real_threads.append(thread)
         run = thread.run
@@ -828,6 +869,10 @@ def _caller() -> tuple[Scheduler, ManagedThread] | None:
     sched, me = _scheduler_of_caller()
     if sched is None or me is None or sched._aborting or me.state == FINISHED:
         return None
+    if sched._switching or sched._current is not me:
+        # A GC callback inside the scheduler itself, or in a thread that has handed the
+        # baton on (it runs a few lines before it parks): only the running thread schedules.
+        return None
     return sched, me
 
 
@@ -853,11 +898,13 @@ class _Primitive:
         self._sched = sched
         self._label = sched._label(self._kind) if sched is not None else f"{self._kind}-?"
 
-    def _wait(self, ready: Callable[[], bool], timeout: float | None, op: str) -> bool:
+    def _wait(
+        self, ready: Callable[[], bool], timeout: float | None, op: str, *, poll: bool = True
+    ) -> bool:
         sched = self._sched or _ACTIVE
         if sched is None:
             return _wait_uncontrolled(ready, timeout, f"{op} {self._label}")
-        return sched._wait(self, ready, timeout, f"{op} {self._label}")
+        return sched._wait(self, ready, timeout, f"{op} {self._label}", poll=poll)
 
     def __repr__(self) -> str:
         return f"<controlled {self._label}>"
@@ -1250,9 +1297,16 @@ class Thread(threading.Thread):
         sched, me = caller
         record = sched._adopt(self)
         self._pytest_futures_record = record
-        super().start()
+        # No scheduling while threading starts it: a GC callback in here would park this
+        # thread while it holds threading's own (real) locks.
+        sched._switching = True
+        try:
+            super().start()
+        finally:
+            sched._switching = False
         sched._threads_by_ident[self.ident] = record  # type: ignore[index]
         record.ident = self.ident
+        record.state = RUNNABLE
         sched._point(me, f"start {record.tid_name}")
 
     def join(self, timeout: float | None = None) -> None:

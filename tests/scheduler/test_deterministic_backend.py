@@ -137,7 +137,12 @@ FAN_OUT = '''
             return [child.result() for child in children]
         return [f.result() for f in [pool.submit(handle, item) for item in items]]
 
-    @pytest.mark.futures_scheduler(modules=["concurrent.futures.thread", "concurrent.futures._base"])
+    # FIFO: the test's thread submits both parents before any worker runs, so both workers
+    # take a parent (under a random policy, a worker may run the first parent's children
+    # before the second parent is submitted, and it all finishes).
+    @pytest.mark.futures_scheduler(
+        policy="fifo", modules=["concurrent.futures.thread", "concurrent.futures._base"]
+    )
     def test_fan_out_deadlocks_once_the_pool_is_full_of_waiting_parents(scheduler):
         with ThreadPoolExecutor(max_workers=2) as pool:
             assert fan_out(pool, [1]) == [["0"]]  # one parent: a worker is free for its child
