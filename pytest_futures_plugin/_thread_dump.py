@@ -66,7 +66,7 @@ def _describe_futures(items: list[Any], workers: dict[int, str]) -> str:
 
 def _futures_in(value: Any) -> list[Any]:
     # Only materialise containers: iterating an arbitrary iterable could run user code.
-    return list(value) if isinstance(value, (set, frozenset, list, tuple)) else []
+    return list(value) if isinstance(value, (set, frozenset, list, tuple, dict)) else []
 
 
 def _wait_point(frame: FrameType, workers: dict[int, str]) -> tuple[str, str, str] | None:

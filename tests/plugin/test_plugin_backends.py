@@ -136,7 +136,7 @@ def test_the_builtin_apis_are_executor_impl_and_the_stdlib(pytester: pytest.Pyte
             "bogus",
             (
                 "*--executor=bogus: unknown backend 'bogus'; valid values are thread, process,"
-                " stdlib-thread, stdlib-process, all*MODULE:ATTR*"
+                " stdlib-thread, stdlib-process, deterministic, all*MODULE:ATTR*"
             ),
         ),
         ("thread,,process", "*--executor=thread,,process: empty backend name; valid values*"),
