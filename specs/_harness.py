@@ -6,20 +6,32 @@ passed to each state machine; they are not registered globally, so a project tha
 keeps its own Hypothesis profiles of the same names untouched.
 
 Nothing here blocks without a bound: a wait that a correct executor finishes in milliseconds is
-given :data:`BOUND` seconds, and on expiry fails naming what it waited for, instead of hanging.
+given :data:`BOUND` seconds, and on expiry fails naming what it waited for, instead of hanging:
+:func:`result_within` (a future), :func:`call_within_bound` and :class:`Background` (any call,
+the latter watched from the spec's thread while it blocks), :func:`shut_down_within_bound` (a
+pool's cleanup), :func:`join_threads_started_since` (the threads a pool left behind).
+
+A machine on a real pool chooses its steps from what its model knows whatever the
+interleaving: a precondition, or the choices of a draw, that depend on how the pool ran (which
+calls a process pool refused to cancel, which futures happened to be done) make Hypothesis
+stop with ``FlakyStrategyDefinition`` when a later example shares the first steps. Draw from
+the model, then filter by what was observed.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 import hypothesis
-from hypothesis import HealthCheck, Verbosity, settings
+from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test
 
+from pytest_futures_plugin import tasks
+
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Executor, Future
 
     from pytest_futures_plugin.backends import Backend, FuturesAPI
 
@@ -48,6 +60,13 @@ PROFILES: dict[str, settings] = {
         max_examples=400, stateful_step_count=40, verbosity=Verbosity.normal, **_COMMON
     ),
 }
+
+
+NO_SHRINKING = (Phase.explicit, Phase.reuse, Phase.generate)
+"""The phases of a machine that runs on real threads or processes (``run_spec(...,
+phases=NO_SHRINKING)``). Such a run does not repeat itself: shrinking re-rolls the
+interleaving, replays any wait that ran out its ``BOUND`` dozens of times, and ends in a
+FlakyFailure; the failing run is reported as found."""
 
 
 def profile() -> settings:
@@ -95,6 +114,105 @@ def result_within(future: Future[Any], what: str, api: FuturesAPI) -> Any:
         raise AssertionError(f"{what}: {future!r} not done after {BOUND}s") from None
 
 
+class Background:
+    """One call run in a daemon thread of its own, so that a spec can watch it block (is
+    ``returned`` still unset a moment later?) and wait for it no longer than :data:`BOUND`.
+
+    ``called`` is set just before the call starts, ``returned`` once it returned or raised;
+    :meth:`finish` waits for it.
+    """
+
+    def __init__(self, what: str, function: Callable[[], Any]) -> None:
+        self.what = what
+        self.function = function
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.called = threading.Event()
+        self.returned = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"spec: {what}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.called.set()
+        try:
+            self.value = self.function()
+        except BaseException as error:
+            self.error = error
+        finally:
+            self.returned.set()
+
+    def finish(self) -> Any:
+        """What the call returned; re-raises what it raised.
+
+        Raises AssertionError naming *what* if it has not returned within ``BOUND`` seconds
+        (its thread is then left behind, blocked for good).
+        """
+        if not self.returned.wait(BOUND):
+            raise AssertionError(f"{self.what} did not return within {BOUND}s")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def call_within_bound(what: str, function: Callable[[], Any]) -> Any:
+    """``function()``, failing naming *what* if it blocks for more than :data:`BOUND`
+    seconds; re-raises what it raised."""
+    return Background(what, function).finish()
+
+
+def shut_down_within_bound(pool: Executor, when: str = "") -> None:
+    """``pool.shutdown(wait=True)``, for a spec's cleanup: every gate is open by then, so
+    nothing should keep it.
+
+    Raises AssertionError naming the pool (and *when*, e.g. ``"at teardown"``) if it has not
+    returned within :data:`BOUND` seconds, or if it raised.
+    """
+    what = f"shutdown() of {pool!r}{' ' + when if when else ''}"
+    shutdown = Background(what, lambda: pool.shutdown(wait=True))
+    if not shutdown.returned.wait(BOUND):
+        raise AssertionError(f"{what}: still waiting after {BOUND}s")
+    if shutdown.error is not None:
+        raise AssertionError(f"{what} raised {shutdown.error!r}") from shutdown.error
+
+
+def drain_before_shutdown(executor: Executor, *, failing: bool) -> None:
+    """Run one last call and wait for it, so that the pool has dequeued every earlier call
+    before ``shutdown`` begins.
+
+    CPython gh-94440 (fixed in 3.10 and later, not in 3.9): a call cancelled while still
+    queued (by ``cancel()``, or by ``map`` after a call that raised) can make the stdlib
+    process pool's ``shutdown(wait=True)`` hang for good. That is the shutdown spec's
+    subject; elsewhere it would only turn a spec into a hang.
+
+    Raises AssertionError if the last call fails, unless *failing*: when a step already
+    failed the pool may be broken, and nothing is asserted.
+    """
+    try:
+        executor.submit(tasks.return_value, None).result(timeout=BOUND)
+    except Exception as error:
+        if not failing:
+            raise AssertionError(f"the last call before shutdown() failed: {error!r}") from error
+
+
+def join_threads_started_since(before: set[threading.Thread]) -> list[str]:
+    """Wait up to :data:`BOUND` seconds for each non-daemon thread started since *before*
+    (``set(threading.enumerate())`` taken before the pool was made: its workers and manager)
+    to end; return the names of those still running.
+
+    A machine does this once its pool is shut down and every call ended, so that no thread of
+    its pool still runs, holding one of that pool's locks, when the next example forks the
+    workers of its own pool: the fork's child could collect the old pool, run its weakref
+    callback, which takes that lock, and hang. The stdlib's process pool needs it: after
+    ``shutdown(wait=False)`` no later ``shutdown(wait=True)`` joins its manager thread.
+    """
+    current = threading.current_thread()
+    started = [t for t in threading.enumerate() if t not in before and not t.daemon]
+    for thread in started:
+        if thread is not current:
+            thread.join(BOUND)
+    return [t.name for t in started if t.is_alive() and t is not current]
+
+
 def backend_module(backend: Backend) -> str:
     """The module that ``backend`` takes its API from, for messages."""
     return backend.api_module
@@ -103,9 +221,15 @@ def backend_module(backend: Backend) -> str:
 __all__ = [
     "BOUND",
     "EXPIRES",
+    "NO_SHRINKING",
     "PROFILES",
+    "Background",
     "backend_module",
+    "call_within_bound",
+    "drain_before_shutdown",
+    "join_threads_started_since",
     "profile",
     "result_within",
     "run_spec",
+    "shut_down_within_bound",
 ]

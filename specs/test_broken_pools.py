@@ -58,11 +58,9 @@ import functools
 import itertools
 import os
 import signal
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import Phase
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -72,11 +70,11 @@ from hypothesis.stateful import (
     rule,
 )
 
-from pytest_futures_plugin import faults, tasks
+from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls, ControlTimeout
 
 from . import _tasks
-from ._harness import BOUND, result_within, run_spec
+from ._harness import BOUND, NO_SHRINKING, result_within, run_spec, shut_down_within_bound
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -93,32 +91,9 @@ values = st.none() | st.integers() | st.text(max_size=3)
 # Helpers
 
 
-NO_SHRINKING = (Phase.explicit, Phase.generate)
-"""The phases these machines run: a failure here is most often a wait that ran out its
-``BOUND``, and shrinking would replay that wait dozens of times."""
-
 EXAMPLES_SCALE = 2
 """Each example starts and breaks a process pool (a few milliseconds with fork), and many a
 generated example never gets as far as the break: twice the profile's examples."""
-
-
-def shut_down_within_bound(pool: Executor, what: str) -> None:
-    """``pool.shutdown(wait=True)``, failing naming *what* if it has not returned within
-    ``BOUND`` (the thread is then left behind: the pool is hung for good)."""
-    outcome: list[BaseException] = []
-
-    def shutdown() -> None:
-        try:
-            pool.shutdown(wait=True)
-        except BaseException as error:
-            outcome.append(error)
-
-    thread = threading.Thread(target=shutdown, name="spec-shutdown", daemon=True)
-    thread.start()
-    thread.join(BOUND)
-    assert not thread.is_alive(), f"shutdown() of {pool!r} {what}: still waiting after {BOUND}s"
-    if outcome:
-        raise AssertionError(f"shutdown() of {pool!r} {what} raised {outcome[0]!r}")
 
 
 def is_running(pid: int) -> bool:
@@ -400,18 +375,29 @@ def test_a_failing_initializer_breaks_the_pool(futures_backend: Backend, futures
 @functools.cache
 def stdlib_shares_one_broken_process_pool() -> bool:
     """gh-101267: the stdlib fails every future of a broken process pool with one shared
-    BrokenProcessPool instance (each ``result()`` call then grows its traceback)."""
+    BrokenProcessPool instance (each ``result()`` call then grows its traceback).
+
+    The worker crashes only once both calls are submitted: a pool that broke before the
+    second ``submit`` would raise there instead of failing its future.
+    """
     import concurrent.futures
 
-    pool = concurrent.futures.ProcessPoolExecutor(max_workers=1)
-    try:
-        futures: list[Future[Any]] = [
-            pool.submit(faults.crash_worker, os.getpid()),
-            pool.submit(tasks.return_value, "queued behind the crash"),
-        ]
-        errors = [future.exception(timeout=BOUND) for future in futures]
-    finally:
-        pool.shutdown(wait=True)
+    with Controls(timeout=BOUND) as controls:
+        crash, pids = controls.gate("crash"), controls.recorder("pids")
+        held = controls.gate("held until both calls are submitted")
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1)
+        try:
+            futures: list[Future[Any]] = [
+                pool.submit(_tasks.hold, held, crash, pids, "crashes", os.getpid()),
+                pool.submit(tasks.return_value, "queued behind the crash"),
+            ]
+            held.wait_inside(1, timeout=BOUND)
+            crash.release()
+            held.release()
+            errors = [future.exception(timeout=BOUND) for future in futures]
+        finally:
+            controls.close()
+            shut_down_within_bound(pool, "of the probe's broken pool")
     return errors[0] is errors[1]
 
 

@@ -52,10 +52,10 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, preco
 from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
 
-from ._harness import BOUND, run_spec
+from ._harness import BOUND, drain_before_shutdown, run_spec, shut_down_within_bound
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor, Future
+    from concurrent.futures import Future
 
     from pytest_futures_plugin.backends import Backend
     from pytest_futures_plugin.controls import Gate
@@ -111,22 +111,6 @@ class CallbackLog(logging.Handler):
 
     def count(self, error: BaseException) -> int:
         return sum(logged is error for logged in self.exceptions)
-
-
-def drain(executor: Executor, failing: bool) -> None:
-    """Run one last call and wait for it, so that the pool dequeued every earlier call before
-    ``shutdown`` begins.
-
-    CPython gh-94440 (fixed in 3.10 and later, not in 3.9): a call cancelled while still queued
-    can make the stdlib process pool's ``shutdown(wait=True)`` hang for good. That is the
-    shutdown spec's subject; here it would only turn a spec about callbacks into a hang. When a
-    step already failed the pool may be broken: then nothing is asserted here.
-    """
-    try:
-        executor.submit(tasks.return_value, None).result(timeout=BOUND)
-    except Exception as error:
-        if not failing:
-            raise AssertionError(f"the last call before shutdown() failed: {error!r}") from error
 
 
 class DoneCallbacks(RuleBasedStateMachine):
@@ -303,8 +287,9 @@ class DoneCallbacks(RuleBasedStateMachine):
         failing = sys.exc_info()[0] is not None
         try:
             self.controls.close()  # opens every gate
-            drain(self.executor, failing)
-            self.executor.shutdown(wait=True)  # joins the threads that call the callbacks
+            drain_before_shutdown(self.executor, failing=failing)
+            # joins the threads that call the callbacks
+            shut_down_within_bound(self.executor, "at teardown")
         finally:
             logging.getLogger(LOGGER_NAME).removeHandler(self.log)
         if not failing:

@@ -65,7 +65,15 @@ from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls, ControlTimeout
 
 from . import _tasks
-from ._harness import BOUND, result_within, run_spec
+from ._harness import (
+    BOUND,
+    Background,
+    call_within_bound,
+    join_threads_started_since,
+    result_within,
+    run_spec,
+    shut_down_within_bound,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -101,61 +109,6 @@ class Call:
 
     def __str__(self) -> str:
         return f"call {self.label} ({self.state})"
-
-
-class Background:
-    """One call run in a thread of its own, so that the machine can watch it block and
-    block on it no longer than BOUND seconds: ``finish()`` fails naming *what* if it has
-    not returned by then, and re-raises what it raised."""
-
-    def __init__(self, what: str, function: Callable[[], Any]) -> None:
-        self.what = what
-        self.function = function
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.called = threading.Event()  # set just before the call
-        self.returned = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"spec: {what}", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.called.set()
-        try:
-            self.value = self.function()
-        except BaseException as error:
-            self.error = error
-        finally:
-            self.returned.set()
-
-    def finish(self) -> Any:
-        if not self.returned.wait(BOUND):
-            raise AssertionError(f"{self.what} did not return within {BOUND}s")
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def _join_threads_since(before: set[threading.Thread]) -> list[str]:
-    """Wait up to BOUND seconds for each non-daemon thread started since *before* (a pool's
-    workers and manager) to end; return the names of those still running.
-
-    Each example does this once its pool is shut down and every call ended, so that no
-    thread of its pool still runs, holding one of that pool's locks, when the next example
-    forks the workers of its own pool: the fork's child could collect the old pool, run its
-    weakref callback, which takes that lock, and hang. The stdlib's process pool needs it:
-    after ``shutdown(wait=False)`` no later ``shutdown(wait=True)`` joins its manager thread.
-    """
-    current = threading.current_thread()
-    started = [t for t in threading.enumerate() if t not in before and not t.daemon]
-    for thread in started:
-        if thread is not current:
-            thread.join(BOUND)
-    return [t.name for t in started if t.is_alive() and t is not current]
-
-
-def _bounded(what: str, function: Callable[[], Any]) -> Any:
-    """``function()``, failing naming *what* if it blocks for more than BOUND seconds."""
-    return Background(what, function).finish()
 
 
 class Cancellation(RuleBasedStateMachine):
@@ -280,12 +233,26 @@ class Cancellation(RuleBasedStateMachine):
                 f"callback {index} added to done {call} is called before add_done_callback returns"
             )
 
-    @precondition(lambda self: self._running() is not None)
+    def _may_release(self) -> bool:
+        """Whether ``release`` is enabled: while a call holds the worker, on a thread pool.
+
+        There every cancel() of a queued call succeeds, so whether a call runs follows from
+        the steps alone. On a process pool it depends on which cancel() calls the pool refused,
+        and a rule that the interleaving enables makes Hypothesis fail with
+        FlakyStrategyDefinition: there ``release`` is enabled until shutdown, and does nothing
+        while no call runs.
+        """
+        if self.processes:
+            return bool(self.by_label) and not self.shut_down
+        return self._running() is not None
+
+    @precondition(lambda self: self._may_release())
     @rule()
     def release(self) -> None:
         """Open the running call's gate: it finishes, and the next call takes the worker."""
         call = self._running()
-        assert call is not None
+        if call is None:  # a process pool: _settle() found no call left to start
+            return
         call.gate.release()
         value = result_within(call.future, str(call), self.api)
         assert value == call.label, f"{call} returned {value!r}"
@@ -312,7 +279,7 @@ class Cancellation(RuleBasedStateMachine):
             self.controls.release_all()
             shutdown.finish()
         else:
-            _bounded(
+            call_within_bound(
                 "shutdown(wait=False, cancel_futures=True)",
                 lambda: self.executor.shutdown(wait=False, cancel_futures=True),
             )
@@ -322,7 +289,7 @@ class Cancellation(RuleBasedStateMachine):
                         f"shutdown(cancel_futures=True) left {call} to run: {call.future!r}"
                     )
             self.controls.release_all()
-            _bounded("shutdown() after shutdown(wait=False)", self.executor.shutdown)
+            call_within_bound("shutdown() after shutdown(wait=False)", self.executor.shutdown)
         for call in self.by_label.values():
             outcome = self._outcome(call)
             if call.state == QUEUED:
@@ -389,9 +356,9 @@ class Cancellation(RuleBasedStateMachine):
         finally:
             self.controls.close()
             try:
-                _bounded("shutdown(wait=True) at teardown", self.executor.shutdown)
+                call_within_bound("shutdown(wait=True) at teardown", self.executor.shutdown)
             finally:
-                running = _join_threads_since(self.threads_before)
+                running = join_threads_started_since(self.threads_before)
         assert failing or not running, (
             f"threads {running} still run {BOUND}s after shutdown, every call ended"
         )
@@ -405,7 +372,7 @@ class Cancellation(RuleBasedStateMachine):
             outcome = self._outcome(call)
             expected = CANCELLED if call.state == CANCELLED else FINISHED
             assert outcome == expected, f"{call} ended {outcome}: {call.future!r}"
-        _bounded("shutdown(wait=True)", self.executor.shutdown)
+        call_within_bound("shutdown(wait=True)", self.executor.shutdown)
         self.cancelled_calls_never_start()
         started = set(self.recorder.start_order)
         for call in self.by_label.values():
@@ -457,8 +424,8 @@ def stdlib_leaves_waiters(processes: bool) -> bool:
             return last in concurrent.futures.wait([last], timeout=0).not_done
         finally:
             gate.release()
-            pool.shutdown(wait=True)
-            _join_threads_since(before)
+            shut_down_within_bound(pool)
+            join_threads_started_since(before)
 
 
 @pytest.fixture
@@ -541,8 +508,8 @@ def test_shutdown_cancel_futures_wakes_waiters(futures_backend: Backend) -> None
                     completing.thread.join(BOUND)
         finally:
             gate.release()
-            pool.shutdown(wait=True)
-            _join_threads_since(before)
+            shut_down_within_bound(pool)
+            join_threads_started_since(before)
 
 
 def _as_completed(

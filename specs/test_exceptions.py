@@ -61,7 +61,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, precondition, rul
 from pytest_futures_plugin import faults, tasks
 
 from . import _tasks
-from ._harness import BOUND, run_spec
+from ._harness import BOUND, drain_before_shutdown, run_spec, shut_down_within_bound
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -129,23 +129,6 @@ class Expected:
         if self.error is not None:
             return f"raising {self.error!r}"
         return f"returning {self.value!r}"
-
-
-def drain(executor: Executor, failing: bool) -> None:
-    """Run one last call and wait for it, so that the pool dequeued every earlier call before
-    ``shutdown`` begins.
-
-    CPython gh-94440 (fixed in 3.10 and later, not in 3.9): a call cancelled while still queued
-    (``map`` cancels the calls after one that raised) can make the stdlib process pool's
-    ``shutdown(wait=True)`` hang for good. That is the shutdown spec's subject; here it would
-    only turn a spec about exceptions into a hang. When a step already failed the pool may be
-    broken: then nothing is asserted here.
-    """
-    try:
-        executor.submit(tasks.return_value, None).result(timeout=BOUND)
-    except Exception as error:
-        if not failing:
-            raise AssertionError(f"the last call before shutdown() failed: {error!r}") from error
 
 
 class ExceptionPropagation(RuleBasedStateMachine):
@@ -349,8 +332,8 @@ class ExceptionPropagation(RuleBasedStateMachine):
     def teardown(self) -> None:
         # A step that failed is the report; checks of the aftermath would only hide it.
         failing = sys.exc_info()[0] is not None
-        drain(self.executor, failing)
-        self.executor.shutdown(wait=True)
+        drain_before_shutdown(self.executor, failing=failing)
+        shut_down_within_bound(self.executor, "at teardown")
         if not failing:
             self.every_future_reports_its_call()
 

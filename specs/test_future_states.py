@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from ._harness import run_spec
+from ._tasks import SpecBaseError, SpecError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -53,14 +54,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.futures_area("future-states")
 
 PENDING, RUNNING, CANCELLED, FINISHED = "pending", "running", "cancelled", "finished"
-
-
-class SpecError(Exception):
-    """An exception a task "raises"; compared by identity."""
-
-
-class SpecBaseError(BaseException):
-    """A BaseException that is not an Exception: futures must carry it all the same."""
 
 
 exceptions = st.builds(SpecError, st.integers()) | st.builds(SpecBaseError, st.integers())

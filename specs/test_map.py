@@ -60,14 +60,20 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import Phase
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pytest_futures_plugin.controls import ControlError, Controls, ControlTimeout
 
 from . import _tasks
-from ._harness import BOUND, EXPIRES, result_within, run_spec
+from ._harness import (
+    BOUND,
+    EXPIRES,
+    NO_SHRINKING,
+    result_within,
+    run_spec,
+    shut_down_within_bound,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -282,12 +288,7 @@ class MapResults(RuleBasedStateMachine):
         self.controls.close()  # opens every gate
         self.maps.clear()
         gc.collect()
-        self.executor.shutdown(wait=True)
-
-
-NO_SHRINKING = (Phase.explicit, Phase.reuse, Phase.generate)
-"""A run on real threads does not repeat itself: shrinking it re-rolls the interleaving for
-minutes and ends in a FlakyFailure. The failing run is reported as found."""
+        shut_down_within_bound(self.executor, "at teardown")
 
 
 def test_map(futures_backend: Backend, futures_seed: int) -> None:
@@ -326,7 +327,7 @@ def test_map_raises_timeout_error_when_a_result_is_not_ready_by_the_deadline(
             assert next(results, END) is END, "the results iterator goes on after TimeoutError"
         finally:
             controls.close()
-            executor.shutdown(wait=True)
+            shut_down_within_bound(executor)
 
 
 QUEUED = 12
@@ -366,11 +367,11 @@ def test_leaving_the_results_early_cancels_the_calls_not_started(
             del results
             gc.collect()
             gate.release()
-            executor.shutdown(wait=True)
+            shut_down_within_bound(executor, "once the results were left")
             ran = set(started.start_order)
         finally:
             controls.release_all()
-            executor.shutdown(wait=True)
+            shut_down_within_bound(executor)
     if processes:
         assert len(ran) < len(calls), f"every queued call ran after the results were left: {ran}"
     else:
@@ -408,4 +409,4 @@ def test_map_with_a_buffersize_takes_the_inputs_as_the_results_are_taken(
             assert taken <= p + 1 + buffersize, f"{taken} items taken for {p + 1} results"
         results.close()
     finally:
-        executor.shutdown(wait=True)
+        shut_down_within_bound(executor)

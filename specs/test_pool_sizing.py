@@ -40,7 +40,6 @@ import itertools
 import multiprocessing
 import os
 import re
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -56,7 +55,7 @@ from hypothesis.stateful import (
 from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls, ControlTimeout
 
-from ._harness import BOUND, result_within, run_spec
+from ._harness import BOUND, result_within, run_spec, shut_down_within_bound
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -79,25 +78,6 @@ def takes(backend: Backend, keyword: str) -> bool:
         return keyword in inspect.signature(backend.factory).parameters
     except (TypeError, ValueError):
         return False
-
-
-def shut_down_within_bound(pool: Executor) -> None:
-    """``pool.shutdown(wait=True)`` in a helper thread, failing if it has not returned
-    within ``BOUND`` (the gates are open by then: nothing should keep it) or raised."""
-    outcome: list[BaseException] = []
-
-    def shutdown() -> None:
-        try:
-            pool.shutdown(wait=True)
-        except BaseException as error:
-            outcome.append(error)
-
-    thread = threading.Thread(target=shutdown, name="spec-shutdown", daemon=True)
-    thread.start()
-    thread.join(BOUND)
-    assert not thread.is_alive(), f"shutdown() of {pool!r}: still waiting after {BOUND}s"
-    if outcome:
-        raise AssertionError(f"shutdown() of {pool!r} raised {outcome[0]!r}")
 
 
 def refused(backend: Backend, message: str, **kwargs: Any) -> None:

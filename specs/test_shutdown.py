@@ -56,7 +56,16 @@ from hypothesis.stateful import (
 from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
 
-from ._harness import BOUND, EXPIRES, result_within, run_spec
+from ._harness import (
+    BOUND,
+    EXPIRES,
+    Background,
+    call_within_bound,
+    join_threads_started_since,
+    result_within,
+    run_spec,
+)
+from ._tasks import SpecError
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -75,10 +84,6 @@ FIRST_CALLS = st.lists(st.booleans(), max_size=4).flatmap(
     lambda more: st.permutations([True, *more])
 )
 """Whether each of the first calls is held: one at least, anywhere among them."""
-
-
-class SpecError(Exception):
-    """What the body of a ``with executor:`` block raises."""
 
 
 @dataclasses.dataclass
@@ -100,56 +105,6 @@ class SubmittingCallback:
     call: Call
     called: threading.Event = dataclasses.field(default_factory=threading.Event)
     outcome: list[object] = dataclasses.field(default_factory=list)  # what submit did
-
-
-class Background:
-    """One call run in a thread of its own, so that the machine can watch it block and
-    block on it no longer than BOUND seconds: ``finish()`` fails naming *what* if it has
-    not returned by then, and re-raises what it raised."""
-
-    def __init__(self, what: str, function: Callable[[], Any]) -> None:
-        self.what = what
-        self.function = function
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.called = threading.Event()  # set just before the call
-        self.returned = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"spec: {what}", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.called.set()
-        try:
-            self.value = self.function()
-        except BaseException as error:
-            self.error = error
-        finally:
-            self.returned.set()
-
-    def finish(self) -> Any:
-        if not self.returned.wait(BOUND):
-            raise AssertionError(f"{self.what} did not return within {BOUND}s")
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def _join_threads_since(before: set[threading.Thread]) -> list[str]:
-    """Wait up to BOUND seconds for each non-daemon thread started since *before* (a pool's
-    workers and manager) to end; return the names of those still running.
-
-    Each example does this once its pool is shut down and every call ended, so that no
-    thread of its pool still runs, holding one of that pool's locks, when the next example
-    forks the workers of its own pool: the fork's child could collect the old pool, run its
-    weakref callback, which takes that lock, and hang. The stdlib's process pool needs it:
-    after ``shutdown(wait=False)`` no later ``shutdown(wait=True)`` joins its manager thread.
-    """
-    current = threading.current_thread()
-    started = [t for t in threading.enumerate() if t not in before and not t.daemon]
-    for thread in started:
-        if thread is not current:
-            thread.join(BOUND)
-    return [t.name for t in started if t.is_alive() and t is not current]
 
 
 class Shutdown(RuleBasedStateMachine):
@@ -377,9 +332,9 @@ class Shutdown(RuleBasedStateMachine):
             self.controls.close()
             if self.executor is not None:
                 try:
-                    Background("shutdown() at teardown", self.executor.shutdown).finish()
+                    call_within_bound("shutdown() at teardown", self.executor.shutdown)
                 finally:
-                    running = _join_threads_since(self.threads_before)
+                    running = join_threads_started_since(self.threads_before)
         assert failing or not running, (
             f"threads {running} still run {BOUND}s after shutdown, every call ended"
         )

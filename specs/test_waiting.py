@@ -54,7 +54,6 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import Phase
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
@@ -62,7 +61,14 @@ from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
 
 from . import _tasks
-from ._harness import BOUND, EXPIRES, result_within, run_spec
+from ._harness import (
+    BOUND,
+    EXPIRES,
+    NO_SHRINKING,
+    result_within,
+    run_spec,
+    shut_down_within_bound,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -78,10 +84,6 @@ RETURN_WHEN = ("FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED")
 COMPLETIONS = ("result", "exception", "cancel")
 SCRIPT_STEPS = ("next", "complete one of fs", "complete two of fs", "complete any")
 MAX_WORKERS = 2
-
-NO_SHRINKING = (Phase.explicit, Phase.reuse, Phase.generate)
-"""A run on real threads does not repeat itself: shrinking it re-rolls the interleaving for
-minutes and ends in a FlakyFailure. The failing run is reported as found."""
 
 
 def check_split(fs: list[Future[Any]], returned: Any, call: str) -> None:
@@ -377,11 +379,21 @@ class PooledFutures(RuleBasedStateMachine):
             assert error.args == model.error.args, f"{model.label} raised {error!r}"
         self.seen_done.add(i)
 
-    def _draw(self, data: st.DataObject, among: list[int], what: str) -> list[Future[Any]]:
-        if not among:
+    def _draw(
+        self, data: st.DataObject, what: str, among: Iterable[int] | None = None
+    ) -> list[Future[Any]]:
+        """Some futures (duplicates too), only those *among* if given.
+
+        The draw itself is of any future: which ones are *among* the completing may depend
+        on the interleaving (what was seen done), and a draw shaped by the interleaving makes
+        Hypothesis fail with FlakyStrategyDefinition; the filter afterwards does not.
+        """
+        if not self.futures:
             return []
-        indices = data.draw(st.lists(st.sampled_from(among), max_size=6), label=what)
-        return [self.futures[i] for i in indices]
+        everyone = range(len(self.futures))
+        indices = data.draw(st.lists(st.sampled_from(everyone), max_size=6), label=what)
+        kept = set(everyone if among is None else among)
+        return [self.futures[i] for i in indices if i in kept]
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -419,7 +431,7 @@ class PooledFutures(RuleBasedStateMachine):
     @rule(data=st.data(), return_when=st.sampled_from(RETURN_WHEN))
     def wait(self, data: st.DataObject, return_when: str) -> None:
         """``wait()`` on futures that complete on their own: it returns before its timeout."""
-        fs = self._draw(data, self._completing(), "fs")
+        fs = self._draw(data, "fs", among=self._completing())
         seen = {f for f in fs if self.index[id(f)] in self.seen_done}
         call = f"wait({self._labels(fs)}, return_when={return_when})"
         returned = self.api.wait(fs, timeout=BOUND, return_when=getattr(self.api, return_when))
@@ -445,7 +457,7 @@ class PooledFutures(RuleBasedStateMachine):
     )
     def wait_with_timeout(self, data: st.DataObject, return_when: str, timeout: float) -> None:
         """``wait()`` on any futures, held ones too: what it returns at the timeout."""
-        fs = self._draw(data, list(range(len(self.futures))), "fs")
+        fs = self._draw(data, "fs")
         seen = {f for f in fs if self.index[id(f)] in self.seen_done}
         held = {f for f in fs if self._held(self.index[id(f)])}
         call = f"wait({self._labels(fs)}, timeout={timeout}, return_when={return_when})"
@@ -460,7 +472,7 @@ class PooledFutures(RuleBasedStateMachine):
     @rule(data=st.data())
     def as_completed(self, data: st.DataObject) -> None:
         """``as_completed()`` on futures that complete on their own: each once."""
-        fs = self._draw(data, self._completing(), "fs")
+        fs = self._draw(data, "fs", among=self._completing())
         call = f"as_completed({self._labels(fs)})"
         yielded: list[Future[Any]] = []
         try:
@@ -481,7 +493,7 @@ class PooledFutures(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.controls.close()  # opens every gate
         for executor in self.executors:
-            executor.shutdown(wait=True)
+            shut_down_within_bound(executor)
 
 
 def test_wait_and_as_completed_on_two_executors(
@@ -514,7 +526,7 @@ class TwoExecutors:
     def __exit__(self, *exc_info: object) -> None:
         self.controls.close()
         for executor in self.executors:
-            executor.shutdown(wait=True)
+            shut_down_within_bound(executor)
 
 
 @pytest.mark.parametrize("return_when", ["FIRST_COMPLETED", "FIRST_EXCEPTION"])
