@@ -1,8 +1,31 @@
 """The machinery behind ProcessPoolExecutor: the state a pool shares with its manager
-thread, and that thread's loop (see ``process.py`` for the data-flow picture).
+thread, that thread's loop, and the pool's futures (see ``process.py`` for the data-flow
+picture).
 
-Everything here runs in the parent process.  ``_PoolState`` is guarded by its ``lock``; the
-manager thread alone owns the selector and the workers' input buffers.
+Everything here runs in the parent process.  ``_PoolState`` is guarded by its ``lock``; what
+the manager's selector watches, by its ``watch_lock`` (a leaf lock, see below).
+
+Direct answers.  A call that ``submit`` hands to an idle worker is *claimed* for the thread
+that will wait for it: the manager stops watching that worker's socket, and ``result()``
+(or ``exception()``, ``done()``, ``running()``) reads the answer from the socket itself.  The
+answer then reaches the waiting thread without a hop through the manager thread, which is not
+woken at all.  (Only with epoll, Linux's selector, where a registration changed by another
+thread applies to a select() already waiting; elsewhere the manager reads every answer.)  A
+claim nobody came for ends as soon as the pool or the future is used otherwise (the next
+``submit``, a done callback, ``wait()`` or ``as_completed()``, a shutdown, another call sent
+to that worker): the manager then watches the socket again.  A claim can also be taken in
+``result()`` when the call is the only one in flight on its worker.  A dead worker is seen at
+once either way: the manager always watches its process sentinel, and a thread reading
+directly watches it too.
+
+A worker's socket has one reader at a time, whoever holds its ``read_lock`` (the manager, or
+a thread reading its answer directly); the reader keeps it until what it read is settled, so
+that nobody waits for an answer somebody else already took.
+
+Lock order: ``lock``, then ``watch_lock``; a future's own lock, then ``watch_lock`` (``wait()``
+reaches a future's hook holding the futures' locks); ``watch_lock`` is never held while
+taking another lock.  A ``read_lock`` is only waited for by the manager, holding no other
+lock; the others only try it.
 """
 
 from __future__ import annotations
@@ -10,14 +33,15 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import select
 import selectors
 import weakref
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool, _RemoteTraceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _sync
-from ._future import LOGGER, Future
+from ._future import _DONE_STATES, LOGGER, RUNNING, Future
 from ._process_worker import ERROR, EXIT, FRAME, INIT_FAILED, worker_main
 
 if TYPE_CHECKING:
@@ -27,6 +51,11 @@ if TYPE_CHECKING:
 # the manager thread waits for the GIL, few enough to spread work over idle workers.
 PREFETCH = 4
 _READ_SIZE = 1 << 16
+# A thread reading its answer directly re-checks its future at least this often (ms): a
+# worker's end wakes it at once; this only bounds what nothing else would wake it for.
+_POLL_SLICE_MS = 1000
+
+_T = TypeVar("_T")
 
 _SHUTDOWN = "cannot schedule new futures after shutdown"
 _INTERPRETER_SHUTDOWN = "cannot schedule new futures after interpreter shutdown"
@@ -42,6 +71,11 @@ _parent_fds: set[int] = set()
 # Every pool state whose manager thread may be running, for interpreter exit.
 _live_states: weakref.WeakSet[_PoolState] = weakref.WeakSet()
 
+# An answer read from a worker: (task id, (raised, result or exception)); and a future to
+# complete with one, once no lock is held.
+_Outcome = tuple[int, tuple[bool, Any]]
+_Completion = tuple[Future[Any], bool, Any]
+
 
 def _remote_traceback(text: str) -> BaseException:
     """The worker-side traceback, to attach as ``__cause__`` of an exception from a worker.
@@ -56,15 +90,22 @@ class _Worker:
     """The parent's view of one worker process."""
 
     __slots__ = (
+        "adopted",
         "budget",
+        "claim",
         "conn",
+        "events",
         "exiting",
+        "expect",
         "fd",
         "inbuf",
         "init_failure",
         "outbuf",
+        "poller",
         "process",
+        "read_lock",
         "tasks",
+        "want_write",
     )
 
     def __init__(self, process: Any, conn: Any, budget: int | None) -> None:
@@ -72,12 +113,25 @@ class _Worker:
         self.conn = conn  # keeps the socket open; we use its descriptor directly
         self.fd: int = conn.fileno()
         os.set_blocking(self.fd, False)
-        self.inbuf = bytearray()
         self.outbuf: deque[memoryview] = deque()
         self.tasks: set[int] = set()  # ids sent and not answered
         self.budget = budget  # calls it may still be sent (max_tasks_per_child)
         self.exiting = False  # it will exit and that is expected
         self.init_failure: str | None = None  # its initializer's traceback: it is exiting
+        # Reading the socket: by whoever holds read_lock.
+        self.read_lock = _sync.allocate_lock()
+        self.inbuf = bytearray()
+        self.poller: Any = None  # poll object on the socket and the sentinel, made once
+        # Guarded by the pool's watch_lock: the call whose answer a thread reads (or may
+        # read) directly; whether the manager waits for answers when nothing is claimed
+        # (not while idle after a direct answer); whether it has bytes to write; what the
+        # selector watches (the sentinel once adopted by the manager; the socket for
+        # ``events``, 0: not registered).
+        self.claim: ProcessFuture[Any] | None = None
+        self.expect = True
+        self.want_write = False
+        self.adopted = False
+        self.events = 0
 
     def close(self) -> None:
         _parent_fds.discard(self.fd)
@@ -115,16 +169,63 @@ class _PoolState:
         self.crash_next = 0  # fault injection: crash point of the next call sent
         self.cause: str | None = None  # why the pool broke, for BrokenProcessPool.__cause__
         self.owner: Any = None  # weak reference to the executor, set by the executor
-        # The manager's wake-up pipe, opened with the manager thread.
+        # The manager's wake-up pipe and selector, opened with the manager thread.
         self.wake_r = self.wake_w = -1
         self.wake_open = False
+        self.selector: selectors.BaseSelector | None = None
+        # Guards the selector's registrations, the workers' claims and ``dormant``.
+        self.watch_lock = _sync.allocate_lock()
+        # Whether answers may be read directly (epoll only, see the module docstring);
+        # elsewhere the manager thread alone changes registrations and reads every answer.
+        self.direct = False
+        # The worker whose claim nobody has come for yet (at most one).
+        self.dormant: _Worker | None = None
 
-    def open_wake_pipe(self) -> None:
+    def open_selector(self) -> selectors.BaseSelector:
+        """Open the manager's wake-up pipe and selector (the latter watching the former)."""
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         _parent_fds.update((self.wake_r, self.wake_w))
         self.wake_open = True
+        self.selector = selector = selectors.DefaultSelector()
+        selector.register(self.wake_r, selectors.EVENT_READ, None)
+        self.direct = isinstance(selector, getattr(selectors, "EpollSelector", ()))
+        return selector
+
+    # -- called with watch_lock held ---------------------------------------------------------
+
+    def watch_wlocked(self, worker: _Worker) -> None:
+        """Register *worker*'s socket for what the manager must hear of it: answers unless
+        claimed (or idle after a direct answer), room for its out-buffer.
+
+        Nothing before the manager adopted the worker (adopting it calls this) or after it
+        forgot it.
+        """
+        if not worker.adopted:
+            return
+        selector = self.selector
+        assert selector is not None
+        events = (selectors.EVENT_READ if worker.claim is None and worker.expect else 0) | (
+            selectors.EVENT_WRITE if worker.want_write else 0
+        )
+        if events == worker.events:
+            return
+        if not events:
+            selector.unregister(worker.fd)
+        elif not worker.events:
+            selector.register(worker.fd, events, worker)
+        else:
+            selector.modify(worker.fd, events, worker)
+        worker.events = events
+
+    def unclaim_wlocked(self, worker: _Worker, expect: bool = True) -> None:
+        """End *worker*'s claim: the manager waits for its answers again (if *expect*)."""
+        worker.claim = None
+        worker.expect = expect
+        if self.dormant is worker:
+            self.dormant = None
+        self.watch_wlocked(worker)
 
     # -- called with lock held ---------------------------------------------------------------
 
@@ -134,6 +235,20 @@ class _PoolState:
                 os.write(self.wake_w, b"\0")
             except BlockingIOError:
                 pass  # already full of wake-ups
+
+    def shut_down_locked(self, reason: str) -> None:
+        """Refuse new calls; the manager finishes the queued ones, then stops."""
+        if self.shutdown_reason is None:
+            self.shutdown_reason = reason
+        self.drop_dormant_locked()  # the manager waits for every answer now
+        self.wake_locked()
+
+    def drop_dormant_locked(self) -> None:
+        """End the claim nobody came for, if any: the manager reads that answer."""
+        if self.dormant is not None:
+            with self.watch_lock:
+                if self.dormant is not None:
+                    self.unclaim_wlocked(self.dormant)
 
     def pick_worker_locked(self) -> _Worker | None:
         least: _Worker | None = None
@@ -174,8 +289,12 @@ class _PoolState:
         self.wake_locked()
         return worker
 
-    def dispatch_locked(self) -> None:
-        """Hand pending calls to workers that can take them."""
+    def dispatch_locked(self, claimant: ProcessFuture[Any] | None = None) -> None:
+        """Hand pending calls to workers that can take them.
+
+        *claimant*: the call ``submit`` just queued; if it goes to an idle worker, it is
+        claimed for direct reading (see the module docstring).
+        """
         pending = self.pending
         while pending:
             worker = self.pick_worker_locked()
@@ -183,15 +302,32 @@ class _PoolState:
                 return
             task_id, future, data = pending.popleft()
             if future.set_running_or_notify_cancel():
-                self.send_locked(worker, task_id, future, data)
+                claim = future is claimant and self.direct and not worker.tasks
+                self.send_locked(worker, task_id, future, data, claimant if claim else None)
 
-    def send_locked(self, worker: _Worker, task_id: int, future: Future[Any], data: bytes) -> None:
+    def send_locked(
+        self,
+        worker: _Worker,
+        task_id: int,
+        future: Future[Any],
+        data: bytes,
+        claim: ProcessFuture[Any] | None = None,
+    ) -> None:
         header = FRAME.pack(len(data), task_id, self.crash_next)
         self.crash_next = 0
         self.inflight[task_id] = (future, worker)
         worker.tasks.add(task_id)
         if worker.budget is not None:
             worker.budget -= 1
+        if claim is not None:
+            with self.watch_lock:  # before the answer can come: the manager ignores it
+                worker.claim = claim
+                self.dormant = worker
+                self.watch_wlocked(worker)
+        elif self.dormant is worker or (worker.claim is None and not worker.expect):
+            with self.watch_lock:  # the manager reads this answer (and a claimed one before)
+                if self.dormant is worker or (worker.claim is None and not worker.expect):
+                    self.unclaim_wlocked(worker)
         parts = [memoryview(header), memoryview(data)]
         if worker.outbuf:
             worker.outbuf.extend(parts)
@@ -207,6 +343,23 @@ class _PoolState:
             _consume(worker.outbuf, written)
             self.changed = True
             self.wake_locked()
+
+    def settle_locked(self, outcomes: list[_Outcome]) -> list[_Completion]:
+        """Account for the answers read; return the futures to complete once unlocked."""
+        completed: list[_Completion] = []
+        for task_id, (raised, value) in outcomes:
+            entry = self.inflight.pop(task_id, None)
+            if entry is None:
+                continue  # failed meanwhile: the pool broke
+            future, worker = entry
+            worker.tasks.discard(task_id)
+            if worker.budget is not None and worker.budget <= 0 and not worker.tasks:
+                worker.exiting = True  # it exits after its last result: expected
+            if worker.claim is future:
+                with self.watch_lock:
+                    self.unclaim_wlocked(worker, expect=bool(worker.tasks))
+            completed.append((future, raised, value))
+        return completed
 
     def break_locked(self, cause: str | None) -> list[tuple[Future[Any], bool]]:
         """Mark the pool broken; return (future, running) for every call it had."""
@@ -249,6 +402,67 @@ class _PoolState:
                     error.__cause__ = _remote_traceback(f"\n'''\n{self.cause}'''")
                 future.set_exception(error)
 
+    def drop_claim(self, future: ProcessFuture[Any]) -> None:
+        """End *future*'s claim if nobody came for it: the manager reads its answer.
+
+        Takes only ``watch_lock``: ``wait()`` calls this (through ``_waiters``) holding the
+        locks of all its futures, some of which ``dispatch_locked`` may be waiting for.
+        """
+        with self.watch_lock:
+            worker = self.dormant
+            if worker is not None and worker.claim is future:
+                self.unclaim_wlocked(worker)
+
+    def read_directly(self, future: ProcessFuture[Any], deadline: float | None) -> bool:
+        """Read *future*'s answer from its worker's socket in this thread, waiting until
+        *deadline* (``_sync.monotonic()``; ``None``: no limit) or only for what is there
+        (a deadline already passed).
+
+        Possible when *future* is claimed and nobody has come for it yet, or when its call
+        is the only one in flight on its worker and nobody else reads that socket.  Returns
+        True when *future* is done or *deadline* passed; False when the caller must wait the
+        usual way: reading directly was not possible, or the worker ended first (the manager
+        takes it from there).
+        """
+        with self.lock:
+            entry = self.inflight.get(future.task_id)
+            if entry is None:
+                return future._state in _DONE_STATES
+            worker = entry[1]
+            with self.watch_lock:
+                if worker.claim is None and len(worker.tasks) == 1:
+                    worker.claim = future
+                    self.watch_wlocked(worker)  # the manager stops waiting for this answer
+                elif self.dormant is worker and worker.claim is future:
+                    self.dormant = None  # claimed, and now somebody came
+                else:
+                    return False
+                if not worker.read_lock.acquire(False):  # the manager is reading it
+                    self.unclaim_wlocked(worker)
+                    return False
+        outcomes: list[_Outcome] = []
+        completed: list[_Completion] = []
+        try:
+            try:
+                _read_until(worker, future, deadline, outcomes)
+            except BaseException:  # KeyboardInterrupt: parse what it left, then settle
+                _parse(worker, outcomes)
+                raise
+            finally:
+                with self.lock:
+                    completed = self.settle_locked(outcomes)
+                    if completed:
+                        self.dispatch_locked()  # the worker is free for pending calls
+                    if worker.claim is future:  # no answer yet: the manager waits for it
+                        with self.watch_lock:
+                            self.unclaim_wlocked(worker)
+        finally:
+            worker.read_lock.release()
+            _complete(completed)
+        if future._state in _DONE_STATES:
+            return True
+        return deadline is not None and _sync.monotonic() >= deadline
+
 
 def _consume(buffers: deque[memoryview], count: int) -> None:
     """Drop the first *count* bytes of the queued *buffers*."""
@@ -283,14 +497,186 @@ def _decode(kind: int, payload: memoryview) -> tuple[bool, Any]:
     return False, value
 
 
+# -- reading a worker's socket: only with its read_lock held ------------------------------------
+
+
+def _receive(worker: _Worker) -> bool:
+    """Append what *worker* sent to its input buffer, without blocking; False if it is gone
+    (end of file or an error)."""
+    header = FRAME.size
+    while True:
+        # Ask for the whole of a partly received large frame at once.
+        inbuf = worker.inbuf
+        want = _READ_SIZE
+        if len(inbuf) >= header:
+            want = max(want, header + FRAME.unpack_from(inbuf)[0] - len(inbuf))
+        try:
+            chunk = os.read(worker.fd, want)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        if inbuf:
+            inbuf += chunk
+        else:
+            worker.inbuf = bytearray(chunk)
+        if len(chunk) < want:
+            return True
+
+
+def _parse(worker: _Worker, outcomes: list[_Outcome]) -> None:
+    """Decode every complete frame of *worker*'s input buffer into *outcomes*."""
+    inbuf = worker.inbuf
+    header = FRAME.size
+    pos = 0
+    end = len(inbuf)
+    with memoryview(inbuf) as view:
+        while end - pos >= header:
+            size, task_id, kind = FRAME.unpack_from(view, pos)
+            stop = pos + header + size
+            if stop > end:
+                break
+            outcome = _decode(kind, view[pos + header : stop])
+            if kind == INIT_FAILED:
+                # The pool breaks when the worker has exited (its sentinel), as the
+                # stdlib's does: by then whatever it logged has been flushed.
+                worker.init_failure = outcome[1]
+            else:
+                outcomes.append((task_id, outcome))
+            pos = stop
+    if pos:
+        del inbuf[:pos]
+
+
+def _read(worker: _Worker, outcomes: list[_Outcome]) -> bool:
+    """Read what *worker* sent without blocking and decode every complete frame; False if it
+    is gone."""
+    alive = _receive(worker)
+    _parse(worker, outcomes)
+    return alive
+
+
+def _read_until(
+    worker: _Worker, future: ProcessFuture[Any], deadline: float | None, outcomes: list[_Outcome]
+) -> None:
+    """Read *worker*'s answers into *outcomes* until the one for *future* is there, the
+    worker ended, or *deadline* passed; wait in ``poll()`` on its socket and its sentinel."""
+    task_id = future.task_id
+    if not _read(worker, outcomes) or any(o[0] == task_id for o in outcomes):
+        return
+    poller = worker.poller
+    if poller is None:
+        poller = worker.poller = select.poll()
+        poller.register(worker.fd, select.POLLIN)
+        poller.register(worker.process.sentinel, select.POLLIN)
+    while future._state not in _DONE_STATES:  # it is, if the pool broke meanwhile
+        timeout = _POLL_SLICE_MS
+        if deadline is not None:
+            left = deadline - _sync.monotonic()
+            if left <= 0:
+                return
+            timeout = min(timeout, int(left * 1000) + 1)
+        ready = poller.poll(timeout)
+        if not ready:
+            continue
+        start = len(outcomes)
+        if not _read(worker, outcomes) or len(ready) > 1 or ready[0][0] != worker.fd:
+            return  # the worker ended: the manager notices it too
+        if any(o[0] == task_id for o in outcomes[start:]):
+            return
+
+
+def _complete(completed: list[_Completion]) -> None:
+    """Complete the futures of answers read, with no lock held (their callbacks run here)."""
+    for future, raised, value in completed:
+        if raised:
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+
+class ProcessFuture(Future[_T]):
+    """A process pool's future: reads its answer from the worker's socket itself when it can
+    (see the module docstring), else behaves exactly as ``Future``.
+
+    ``result()``, ``exception()``, ``done()`` and ``running()`` read a claimed answer
+    directly (the last two only what is already there); ``add_done_callback()`` and the
+    waiter list of ``wait()`` / ``as_completed()`` hand it back to the manager thread.
+    """
+
+    __slots__ = ("pool", "task_id")
+
+    def __init__(self, pool: _PoolState) -> None:
+        super().__init__()
+        self.pool = pool
+        self.task_id = 0  # set when the call is queued
+
+    def _claimed(self) -> bool:
+        """Whether this future's answer waits for somebody to come for it (no lock: only
+        ``submit`` claims a future for later, before returning it)."""
+        worker = self.pool.dormant
+        return worker is not None and worker.claim is self
+
+    def _alone(self) -> bool:
+        """Whether this call is the only one in flight on its worker, unclaimed (a hint,
+        read without the lock: ``read_directly`` checks again)."""
+        entry = self.pool.inflight.get(self.task_id)
+        if entry is None:
+            return False
+        worker = entry[1]
+        return worker.claim is None and len(worker.tasks) == 1
+
+    def _wait_until_done(self, timeout: float | None) -> None:
+        pool = self.pool
+        if pool.direct and self._state == RUNNING:
+            if timeout is not None and timeout <= 0:
+                if self._claimed():
+                    pool.read_directly(self, _sync.monotonic())  # what is there, if any
+                return
+            if self._claimed() or self._alone():
+                deadline = None if timeout is None else _sync.monotonic() + timeout
+                if pool.read_directly(self, deadline):
+                    return
+                if deadline is not None:
+                    timeout = deadline - _sync.monotonic()
+        super()._wait_until_done(timeout)
+
+    def done(self) -> bool:
+        """Return True if the future was cancelled or finished executing."""
+        if self._state == RUNNING and self._claimed():
+            self.pool.read_directly(self, _sync.monotonic())
+        return super().done()
+
+    def running(self) -> bool:
+        """Return True if the future is currently executing."""
+        if self._state == RUNNING and self._claimed():
+            self.pool.read_directly(self, _sync.monotonic())
+        return super().running()
+
+    def add_done_callback(self, fn: Callable[[Future[_T]], object]) -> None:
+        """As ``Future.add_done_callback``; the callback runs in the manager thread (or in
+        the thread that completes or has completed the future)."""
+        if self._claimed():
+            self.pool.drop_claim(self)
+        super().add_done_callback(fn)
+
+    @property
+    def _waiters(self) -> list[Any]:  # type: ignore[override]
+        """The waiter list (``wait()`` and ``as_completed()`` append to it, holding this
+        future's lock): somebody waits, so the manager completes the future from now on."""
+        if self._claimed():
+            self.pool.drop_claim(self)
+        return Future._waiters.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+
 class _Manager:
     """The manager thread's loop: results in, calls out, deaths noticed."""
 
     def __init__(self, state: _PoolState) -> None:
         self.state = state
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(state.wake_r, selectors.EVENT_READ, None)
-        self.registered: dict[int, int] = {}  # worker fd -> events
+        self.selector = state.open_selector()
 
     def run(self) -> None:
         state = self.state
@@ -298,7 +684,7 @@ class _Manager:
             while True:
                 with state.lock:
                     if state.changed:
-                        self.register_locked()
+                        self.adopt_locked()
                     if state.broken is not None or (
                         state.shutdown_reason is not None
                         and not state.pending
@@ -314,22 +700,22 @@ class _Manager:
         finally:
             self.close()
 
-    def register_locked(self) -> None:
+    def adopt_locked(self) -> None:
+        """Watch the sentinels of new workers, and every socket for what it must."""
         state = self.state
         state.changed = False
-        for fd, worker in state.workers.items():
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if worker.outbuf else 0)
-            old = self.registered.get(fd)
-            if old is None:
-                self.selector.register(fd, events, worker)
-                self.selector.register(worker.process.sentinel, selectors.EVENT_READ, worker)
-            elif old != events:
-                self.selector.modify(fd, events, worker)
-            self.registered[fd] = events
+        with state.watch_lock:
+            for worker in state.workers.values():
+                if not worker.adopted:
+                    self.selector.register(worker.process.sentinel, selectors.EVENT_READ, worker)
+                    worker.adopted = True
+                worker.want_write = bool(worker.outbuf)
+                state.watch_wlocked(worker)
 
     def step(self) -> None:
         state = self.state
-        outcomes: list[tuple[int, tuple[bool, Any]]] = []
+        outcomes: list[_Outcome] = []
+        readable: list[_Worker] = []
         writable: list[_Worker] = []
         dead: list[_Worker] = []
         for key, mask in self.selector.select():
@@ -342,79 +728,40 @@ class _Manager:
                     pass
             elif key.fd == worker.fd:
                 if mask & selectors.EVENT_READ:
-                    self.read(worker, outcomes)
+                    readable.append(worker)
                 if mask & selectors.EVENT_WRITE:
                     writable.append(worker)
             else:
                 dead.append(worker)
-        for worker in dead:  # what a dead worker wrote before it died still counts
-            self.read(worker, outcomes)
-        completed: list[tuple[Future[Any], bool, Any]] = []
-        failed: list[tuple[Future[Any], bool]] = []
-        with state.lock:
-            for worker in writable:
-                self.flush_locked(worker)
-            for task_id, (raised, value) in outcomes:
-                entry = state.inflight.pop(task_id, None)
-                if entry is None:
-                    continue
-                future, worker = entry
-                worker.tasks.discard(task_id)
-                if worker.budget is not None and worker.budget <= 0 and not worker.tasks:
-                    worker.exiting = True  # it exits after its last result: expected
-                completed.append((future, raised, value))
-            for worker in dead:
-                failed += self.buried_locked(worker)
-            if state.broken is None:
-                state.dispatch_locked()
+        # Each socket is read holding its read_lock until its answers are settled.  A
+        # readable socket whose lock is taken is being read directly (it was unregistered
+        # after select() saw it ready): that thread reads what it needs and hands the rest
+        # back.  A dead worker's lock is waited for: a thread reading it directly sees the
+        # death too (it polls the sentinel) and soon lets go; the lock is then kept until
+        # the worker is buried.  What a dead worker wrote before it died still counts.
+        held = [w for w in readable if w not in dead and w.read_lock.acquire(False)]
+        for worker in dead:
+            worker.read_lock.acquire()
+            held.append(worker)
+        try:
+            for worker in held:
+                _read(worker, outcomes)
+            failed: list[tuple[Future[Any], bool]] = []
+            with state.lock:
+                for worker in writable:
+                    self.flush_locked(worker)
+                completed = state.settle_locked(outcomes)
+                for worker in dead:
+                    failed += self.buried_locked(worker)
+                if state.broken is None:
+                    state.dispatch_locked()
+        finally:
+            for worker in held:
+                worker.read_lock.release()
         del outcomes
-        for future, raised, value in completed:
-            if raised:
-                future.set_exception(value)
-            else:
-                future.set_result(value)
+        _complete(completed)
         del completed
         state.fail(failed)
-
-    def read(self, worker: _Worker, outcomes: list[tuple[int, tuple[bool, Any]]]) -> None:
-        """Read what *worker* sent without blocking; decode every complete frame."""
-        inbuf = worker.inbuf
-        header = FRAME.size
-        while True:
-            # Ask for the whole of a partly received large frame at once.
-            want = _READ_SIZE
-            if len(inbuf) >= header:
-                want = max(want, header + FRAME.unpack_from(inbuf)[0] - len(inbuf))
-            try:
-                chunk = os.read(worker.fd, want)
-            except OSError:  # BlockingIOError: nothing more now; others: it is gone
-                break
-            if not chunk:
-                break
-            if inbuf:
-                inbuf += chunk
-            else:
-                worker.inbuf = inbuf = bytearray(chunk)
-            if len(chunk) < want:
-                break
-        pos = 0
-        end = len(inbuf)
-        with memoryview(inbuf) as view:
-            while end - pos >= header:
-                size, task_id, kind = FRAME.unpack_from(view, pos)
-                stop = pos + header + size
-                if stop > end:
-                    break
-                outcome = _decode(kind, view[pos + header : stop])
-                if kind == INIT_FAILED:
-                    # The pool breaks when the worker has exited (its sentinel), as the
-                    # stdlib's does: by then whatever it logged has been flushed.
-                    worker.init_failure = outcome[1]
-                else:
-                    outcomes.append((task_id, outcome))
-                pos = stop
-        if pos:
-            del inbuf[:pos]
 
     def flush_locked(self, worker: _Worker) -> None:
         outbuf = worker.outbuf
@@ -432,7 +779,16 @@ class _Manager:
     def buried_locked(self, worker: _Worker) -> list[tuple[Future[Any], bool]]:
         """Forget a worker whose process ended; break the pool unless that was expected."""
         state = self.state
-        self.unregister(worker)
+        with state.watch_lock:
+            worker.claim = None
+            if state.dormant is worker:
+                state.dormant = None
+            if worker.events:
+                self.selector.unregister(worker.fd)
+                worker.events = 0
+            if worker.adopted:
+                self.selector.unregister(worker.process.sentinel)
+                worker.adopted = False
         del state.workers[worker.fd]
         worker.process.join()
         exitcode = worker.process.exitcode
@@ -446,18 +802,19 @@ class _Manager:
             f"while it had {len(worker.tasks)} call(s)"
         )
 
-    def unregister(self, worker: _Worker) -> None:
-        if self.registered.pop(worker.fd, None) is not None:
-            self.selector.unregister(worker.fd)
-            self.selector.unregister(worker.process.sentinel)
-
     def close(self) -> None:
         """Stop every worker (politely when idle, by force when broken) and free it all."""
-        with self.state.lock:
-            workers = self.state.release_locked()
+        state = self.state
+        with state.lock:
+            workers = state.release_locked()
+            with state.watch_lock:
+                state.dormant = None
+                for worker in workers:
+                    worker.adopted = False  # no registration changes from now on
         for worker in workers:
             worker.process.join()
-            worker.close()
+            with worker.read_lock:  # a thread reading it directly has seen it end
+                worker.close()
         self.selector.close()
 
 
@@ -466,9 +823,7 @@ def _python_exit() -> None:
     states = list(_live_states)
     for state in states:
         with state.lock:
-            if state.shutdown_reason is None:
-                state.shutdown_reason = _INTERPRETER_SHUTDOWN
-            state.wake_locked()
+            state.shut_down_locked(_INTERPRETER_SHUTDOWN)
     for state in states:
         if state.manager is not None:
             state.manager.join()
@@ -486,6 +841,8 @@ def _after_fork_in_child() -> None:
         state.wake_open = False
         state.broken = "this pool belongs to the parent process"
         state.manager = None
+        state.direct = False  # its selector is the parent's
+        state.dormant = None
     _live_states.clear()
 
 

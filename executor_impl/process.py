@@ -18,10 +18,14 @@ Data flow::
                         completes the futures (done callbacks run here), hands pending calls
                         to the workers that freed up, replaces retired workers, and breaks
                         the pool when a worker dies unexpectedly.
+    or the caller       a call that went to an idle worker is claimed for its caller: the
+                        manager leaves that socket alone, and ``result()`` reads the answer
+                        itself (executor_impl/_process_manager.py tells when and how)
 
 The stdlib relays every call through a feeder thread and a manager thread, with a lock and
 a semaphore around each queue; here the caller writes the call straight to a worker's
-socket and one thread reads all the results, so a call costs a few system calls.
+socket and one thread reads the results (or the caller reads its own), so a call costs a few
+system calls, and ``submit(fn).result()`` wakes no thread but the caller.
 
 Nothing blocks on a worker: parent-side sockets are non-blocking and every write is buffered,
 so a worker that dies mid-read, mid-write or mid-pickle is seen by its process sentinel and
@@ -43,6 +47,12 @@ Differences from ``concurrent.futures.process`` (behaviour, not API):
 * Each broken future gets its own ``BrokenProcessPool`` instance (the stdlib shares one).
 * ``max_tasks_per_child`` never hangs (CPython gh-115634): retired workers are replaced
   whenever calls are pending, also after ``shutdown(wait=False)`` or garbage collection.
+* The answer to a call sent to an idle worker is read by the thread that comes for it
+  (``result()``, ``exception()``, ``done()``, ``running()``); until somebody does, or the
+  pool is used again, the future's private ``_state`` (and its ``repr``) may still say
+  running although the worker has answered.  The futures are ``ProcessFuture``, a
+  ``Future`` subclass.  A done callback added while a thread is reading the answer runs in
+  that thread.
 * POSIX only (file descriptors and ``os.writev``), as this project's machines are.
 """
 
@@ -61,10 +71,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _sync
 from ._executor import Executor
-from ._future import Future
 from ._process_manager import (
     _BROKEN,
     _SHUTDOWN,
+    ProcessFuture,
     _live_states,
     _Manager,
     _PoolState,
@@ -75,9 +85,12 @@ from ._process_worker import CRASH_POINTS
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
+    from ._future import Future
+
 __all__ = [
     "CRASH_POINTS",
     "BrokenProcessPool",
+    "ProcessFuture",
     "ProcessPoolExecutor",
     "inject_crash",
     "worker_pids",
@@ -162,7 +175,7 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
         """
         state = self._state
         self._check_open(state)
-        future: Future[_T] = Future()
+        future: ProcessFuture[_T] = ProcessFuture(state)
         try:
             data = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
         except BaseException as exc:
@@ -172,10 +185,13 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
             self._check_open(state)
             if state.manager is None:
                 self._start_manager_locked(state)
-            entry = (state.next_id(), future, data)
+            # An earlier claimed call that nobody came for: the manager reads its answer now.
+            state.drop_dormant_locked()
+            future.task_id = state.next_id()
+            entry = (future.task_id, future, data)
             state.pending.append(entry)
             try:
-                state.dispatch_locked()
+                state.dispatch_locked(future)
             except BaseException:
                 # No worker could be started: this call was not accepted.
                 if entry in state.pending:
@@ -209,7 +225,6 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
             # Fork every worker before the manager thread exists (gh-90622): never fork later.
             while len(state.workers) < state.max_workers:
                 state.start_worker_locked()
-        state.open_wake_pipe()
         manager = _Manager(state)
         try:
             state.manager = _sync.start_thread("ProcessPoolManager", manager.run, ())
@@ -254,13 +269,11 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
         """
         state = self._state
         with state.lock:
-            if state.shutdown_reason is None:
-                state.shutdown_reason = _SHUTDOWN
             cancelled = [future for _, future, _ in state.pending] if cancel_futures else []
             if cancel_futures:
                 state.pending.clear()
             manager = state.manager
-            state.wake_locked()
+            state.shut_down_locked(_SHUTDOWN)
         for future in cancelled:
             if future.cancel():
                 future.set_running_or_notify_cancel()
@@ -270,9 +283,7 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
 
 def _collected(state: _PoolState, _: object) -> None:
     with state.lock:
-        if state.shutdown_reason is None:
-            state.shutdown_reason = _SHUTDOWN
-        state.wake_locked()
+        state.shut_down_locked(_SHUTDOWN)
 
 
 class _ChunkFailure:

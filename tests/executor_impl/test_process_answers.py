@@ -1,0 +1,278 @@
+"""How a call's answer reaches its future, whoever waits for it and however.
+
+executor_impl's process pool lets the thread that waits for a call read the answer from the
+worker's socket itself, when the call went to an idle worker (see the docstring of
+executor_impl/_process_manager.py); every other answer is read by the pool's manager thread.
+These tests hold for both implementations: they pin down that an answer reaches its future
+whatever comes first (``result()``, ``done()``, a timeout, a callback, ``wait()``, another
+``submit``, a shutdown, the worker's death), also with several threads at once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import threading
+import time
+from concurrent.futures._base import FINISHED
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._helpers import LONG_WAIT, SHORT_TIMEOUT, BackgroundCall, FuturesAPI, wait_for
+from ._process_helpers import (
+    CONTEXTS,
+    CRASH_POINTS,
+    FORK_WARNING,
+    ProcessPools,
+    broken_process_pool_error,
+    entered,
+    inject_crash,
+    kill,
+)
+from ._process_tasks import big_result, block, identity
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+pytestmark = [pytest.mark.usefixtures("process_pools"), pytest.mark.filterwarnings(FORK_WARNING)]
+
+
+def done_within(future: Future[Any], what: str) -> None:
+    """Poll ``future.done()`` (without sleeping) until it is true, at most ``LONG_WAIT``."""
+    deadline = time.monotonic() + LONG_WAIT
+    while not future.done():
+        assert time.monotonic() < deadline, f"waited {LONG_WAIT}s in vain for {what}"
+
+
+def finished(future: Future[Any]) -> bool:
+    """Whether *future* has its outcome, read from its state as the stdlib's ``wait()`` reads
+    it: without calling the future, which may fetch its answer (executor_impl's ``done()``)
+    or hand it to the manager thread (``add_done_callback()``, ``wait()``)."""
+    return future._state == FINISHED
+
+
+def finished_within(future: Future[Any], what: str) -> None:
+    """Poll ``finished(future)`` (without sleeping) until it is true, at most ``LONG_WAIT``."""
+    deadline = time.monotonic() + LONG_WAIT
+    while not finished(future):
+        assert time.monotonic() < deadline, f"waited {LONG_WAIT}s in vain for {what}"
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_calls_submitted_and_waited_for_one_at_a_time_return_their_results(
+    cf: FuturesAPI, process_pools: ProcessPools, context: str
+) -> None:
+    pool = process_pools.make(cf, context=context, max_workers=2)
+    results = [pool.submit(identity, i).result(timeout=LONG_WAIT) for i in range(50)]
+    assert results == list(range(50))
+
+
+def test_result_with_a_timeout_times_out_while_the_call_runs_and_later_returns_its_result(
+    cf: FuturesAPI, process_pools: ProcessPools
+) -> None:
+    gate = process_pools.gate()
+    pool = process_pools.make(cf, max_workers=1)
+    future = pool.submit(block, gate, "late")
+    process_pools.observe(entered(gate, "the call to start"))
+    with pytest.raises(concurrent.futures.TimeoutError):
+        future.result(timeout=SHORT_TIMEOUT)
+    with pytest.raises(concurrent.futures.TimeoutError):
+        future.exception(timeout=0)
+    assert not future.done()
+    assert future.running()
+    gate.open()
+    assert future.result(timeout=LONG_WAIT) == "late"
+
+
+def test_done_turns_true_once_the_worker_answered_though_nobody_waits(
+    cf: FuturesAPI, process_pools: ProcessPools
+) -> None:
+    pool = process_pools.make(cf, max_workers=1)
+    future = pool.submit(identity, "answer")
+    done_within(future, "the call to be done")
+    assert finished(future)
+    assert not future.running()
+    assert future.result(timeout=0) == "answer"
+
+
+def test_a_callback_added_after_submit_runs_though_nobody_waits(
+    cf: FuturesAPI, process_pools: ProcessPools
+) -> None:
+    gate = process_pools.gate()
+    pool = process_pools.make(cf, max_workers=1)
+    future = pool.submit(block, gate, "answer")
+    called = threading.Event()
+    seen: list[Any] = []
+
+    def callback(done: Future[Any]) -> None:
+        seen.append(done.result())
+        called.set()
+
+    future.add_done_callback(callback)
+    gate.open()
+    wait_for(called, "the done callback")
+    assert seen == ["answer"]
+
+
+@pytest.mark.parametrize("how", ["wait", "as_completed"])
+def test_wait_and_as_completed_see_a_call_that_went_to_an_idle_worker_finish(
+    cf: FuturesAPI, process_pools: ProcessPools, how: str
+) -> None:
+    gate = process_pools.gate()
+    pool = process_pools.make(cf, max_workers=2)
+    future = pool.submit(block, gate, "answer")
+    process_pools.observe(entered(gate, "the call to start"))
+    if how == "wait":
+        waiting = BackgroundCall(lambda: cf.wait([future], timeout=LONG_WAIT).done)
+    else:
+        waiting = BackgroundCall(lambda: set(cf.as_completed([future], timeout=LONG_WAIT)))
+    gate.open()
+    assert waiting.outcome(f"{how}() to return") == {future}
+    assert future.result(timeout=0) == "answer"
+
+
+@pytest.mark.parametrize("max_workers", [1, 2])
+def test_a_call_nobody_came_for_completes_once_the_pool_gets_another_call(
+    cf: FuturesAPI, process_pools: ProcessPools, max_workers: int
+) -> None:
+    """The second call goes to the first one's worker (one worker), or to another (two)."""
+    pool = process_pools.make(cf, max_workers=max_workers)
+    first = pool.submit(identity, "first")
+    second = pool.submit(identity, "second")
+    assert second.result(timeout=LONG_WAIT) == "second"
+    finished_within(first, "the first call to complete")
+    assert first.result(timeout=0) == "first"
+
+
+def test_shutdown_with_wait_completes_a_call_nobody_came_for(
+    cf: FuturesAPI, process_pools: ProcessPools
+) -> None:
+    pool = process_pools.make(cf, max_workers=1)
+    future = pool.submit(identity, "answer")
+    BackgroundCall(pool.shutdown).outcome("shutdown(wait=True) to return")
+    assert finished(future)
+    assert future.result(timeout=0) == "answer"
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_a_worker_killed_while_a_thread_waits_for_its_answer_fails_that_call_at_once(
+    cf: FuturesAPI, process_pools: ProcessPools, context: str
+) -> None:
+    gate = process_pools.gate()
+    pool = process_pools.make(cf, context=context, max_workers=1)
+    future = pool.submit(block, gate, "never")
+    pid = entered(gate, "the call to start")
+    process_pools.observe(pid)
+    waiting = BackgroundCall(lambda: future.exception(timeout=LONG_WAIT))
+    # Most likely the thread waits in exception() by now; the outcome is the same if not.
+    kill(pid)
+    error = waiting.outcome("exception() to return after the worker died")
+    assert isinstance(error, broken_process_pool_error(cf))
+
+
+def test_several_threads_waiting_for_one_call_in_different_ways_all_see_its_answer(
+    cf: FuturesAPI, process_pools: ProcessPools
+) -> None:
+    gate = process_pools.gate()
+    pool = process_pools.make(cf, max_workers=1)
+    future = pool.submit(block, gate, "answer")
+    process_pools.observe(entered(gate, "the call to start"))
+    called = threading.Event()
+    future.add_done_callback(lambda _: called.set())
+    waiters: list[BackgroundCall[Any]] = [
+        BackgroundCall(lambda: future.result(timeout=LONG_WAIT)),
+        BackgroundCall(lambda: future.result(timeout=LONG_WAIT)),
+        BackgroundCall(lambda: future.exception(timeout=LONG_WAIT)),
+        BackgroundCall(lambda: done_within(future, "done() in a thread")),
+        BackgroundCall(lambda: cf.wait([future], timeout=LONG_WAIT).done),
+    ]
+    gate.open()
+    outcomes = [waiter.outcome("a waiting thread to return") for waiter in waiters]
+    assert outcomes == ["answer", "answer", None, None, {future}]
+    wait_for(called, "the done callback")
+
+
+@pytest.mark.parametrize("cf", ["impl"], indirect=True)
+@pytest.mark.parametrize("context", [c for c in CONTEXTS if c != "fork"])
+def test_a_worker_retiring_right_after_its_answer_never_breaks_the_pool(
+    cf: FuturesAPI, process_pools: ProcessPools, context: str
+) -> None:
+    """With max_tasks_per_child=1 a worker exits as soon as it has answered: the thread
+    reading that answer and the manager thread seeing the exit race, every time.  (The
+    stdlib is left out: without a call queued, its workers may hang, gh-115634.)"""
+    pool = process_pools.make(cf, context=context, max_workers=1, max_tasks_per_child=1)
+    for i in range(12):
+        assert pool.submit(identity, i).result(timeout=LONG_WAIT) == i
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_threads_submitting_and_waiting_in_every_way_at_once_all_get_their_answers(
+    cf: FuturesAPI, process_pools: ProcessPools, context: str
+) -> None:
+    """Each thread submits calls one or two at a time and waits for them in its own way,
+    so that answers are read directly, by the manager thread, or both in turn."""
+    pool = process_pools.make(cf, context=context, max_workers=2)
+    rounds = 60
+
+    def by_result(base: int) -> list[Any]:
+        return [pool.submit(identity, base + i).result(timeout=LONG_WAIT) for i in range(rounds)]
+
+    def by_done(base: int) -> list[Any]:
+        out = []
+        for i in range(rounds):
+            future = pool.submit(identity, base + i)
+            done_within(future, "done() to turn true")
+            out.append(future.result(timeout=0))
+        return out
+
+    def by_wait(base: int) -> list[Any]:
+        out = []
+        for i in range(rounds):
+            future = pool.submit(identity, base + i)
+            assert cf.wait([future], timeout=LONG_WAIT).done == {future}
+            out.append(future.result(timeout=0))
+        return out
+
+    def by_callback(base: int) -> list[Any]:
+        out = []
+        for i in range(rounds):
+            called = threading.Event()
+            future = pool.submit(identity, base + i)
+            future.add_done_callback(lambda _, event=called: event.set())  # type: ignore[misc]
+            wait_for(called, "a done callback")
+            out.append(future.result(timeout=0))
+        return out
+
+    def in_pairs(base: int) -> list[Any]:
+        out = []
+        for i in range(0, rounds, 2):
+            first, second = pool.submit(identity, base + i), pool.submit(identity, base + i + 1)
+            later = second.result(timeout=LONG_WAIT)  # the second first: it may be direct
+            out += [first.result(timeout=LONG_WAIT), later]
+        return out
+
+    ways = [by_result, by_done, by_wait, by_callback, in_pairs, by_result]
+    threads = [BackgroundCall(functools.partial(way, n * 1000)) for n, way in enumerate(ways)]
+    for n, thread in enumerate(threads):
+        expected = list(range(n * 1000, n * 1000 + rounds))
+        assert thread.outcome(f"{ways[n].__name__} to finish") == expected
+
+
+@pytest.mark.parametrize("size", [10, 1 << 20])
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_worker_crashing_while_its_caller_reads_the_answer_breaks_the_pool(
+    impl: FuturesAPI, process_pools: ProcessPools, point: str, size: int
+) -> None:
+    """The call goes to an idle worker and its caller waits in result(): executor_impl's
+    caller then reads the answer itself, and sees the worker end at every point of the
+    exchange (a large answer ends half-way through several reads)."""
+    pool = process_pools.make(impl, max_workers=1)
+    assert pool.submit(identity, "warm").result(timeout=LONG_WAIT) == "warm"
+    process_pools.worker_pids(impl, pool)
+    inject_crash(pool, point)
+    future = pool.submit(big_result, size)
+    with pytest.raises(broken_process_pool_error(impl)):
+        future.result(timeout=LONG_WAIT)
+    with pytest.raises(broken_process_pool_error(impl)):
+        pool.submit(identity, "after the pool broke")
