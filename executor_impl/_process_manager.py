@@ -35,6 +35,7 @@ import os
 import pickle
 import select
 import selectors
+import socket
 import weakref
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool, _RemoteTraceback
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 # the manager thread waits for the GIL, few enough to spread work over idle workers.
 PREFETCH = 4
 _READ_SIZE = 1 << 16
+# Send buffer of each end of a worker's socket (bytes; the kernel may cap or double it).
+_SOCKET_BUFFER = 1 << 20
 # A thread reading its answer directly re-checks its future at least this often (ms): a
 # worker's end wakes it at once; this only bounds what nothing else would wake it for.
 _POLL_SLICE_MS = 1000
@@ -272,6 +275,8 @@ class _PoolState:
     def start_worker_locked(self) -> _Worker:
         parent_conn, child_conn = self.ctx.Pipe(duplex=True)
         _parent_fds.add(parent_conn.fileno())
+        _widen(parent_conn.fileno())
+        _widen(child_conn.fileno())
         process = self.ctx.Process(
             target=worker_main, args=(child_conn, *self.worker_args), name="ProcessPoolWorker"
         )
@@ -462,6 +467,17 @@ class _PoolState:
         if future._state in _DONE_STATES:
             return True
         return deadline is not None and _sync.monotonic() >= deadline
+
+
+def _widen(fd: int) -> None:
+    """Give the socket *fd* a send buffer of :data:`_SOCKET_BUFFER` bytes (if the system
+    allows), so that a large call or answer goes out in one write and one wake-up of the
+    reader, instead of a write, a wait for room and another write."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+    except OSError:
+        pass  # the default buffer works, only slower for large payloads
 
 
 def _consume(buffers: deque[memoryview], count: int) -> None:
