@@ -61,5 +61,10 @@ class VirtualClock:
             self._now = deadline
             self.jumps += 1
 
+    def _restart(self) -> None:
+        # Scheduler.restart(), once no other thread is left that could hold a deadline.
+        self._now = EPOCH
+        self.jumps = 0
+
     def __repr__(self) -> str:
         return f"<VirtualClock elapsed={self.elapsed():.6f}s autojump={self.autojump}>"

@@ -84,6 +84,7 @@ _real_monotonic = _time_module.monotonic
 _get_ident = _thread.get_ident
 _LockType = _thread.LockType
 _RLockType = type(threading.RLock())
+_object_hash: object = object.__hash__
 
 NEW, RUNNABLE, BLOCKED, FINISHED = "new", "runnable", "blocked", "finished"
 _ABSENT = object()
@@ -248,6 +249,70 @@ class Choices(Policy):
         return self._name
 
 
+class Preemptions(Policy):
+    """FIFO, except where *preemptions* or *time_slice* say.
+
+    *preemptions* is a list of ``(after, choice)`` pairs, each letting *after* decisions go by,
+    then taking ``candidates[choice % n]`` at the next one (index 0 is the running thread when
+    it can go on, so a *choice* of 1 or more switches away from it unless it wraps round).
+    *time_slice*, when not 0, preempts a thread that has gone on at so many decisions in a row
+    in favour of the other thread that has waited longest: a bug that needs a preemption a
+    few steps after a thread resumes is then met each time that code runs, not only where a
+    listed preemption happens to fall. Elsewhere FIFO decides: the running thread goes on
+    until it blocks.
+
+    Made for Hypothesis data (``st.lists(st.tuples(st.integers(0, G), st.integers(1, K)))``
+    and ``st.integers(0, S)``): shrinking deletes pairs, lowers the numbers and turns the time
+    slice off, so a failing interleaving shrinks to the fewest preemptions that still fail it,
+    and reads as such in the printed program. ``taken`` lists the decisions at which a
+    preemption was applied.
+    """
+
+    def __init__(self, preemptions: Iterable[tuple[int, int]], time_slice: int = 0) -> None:
+        self.preemptions = [(int(after), int(choice)) for after, choice in preemptions]
+        for after, choice in self.preemptions:
+            if after < 0 or choice < 0:
+                raise ValueError(
+                    f"preemptions are (after >= 0, choice >= 0), not {(after, choice)}"
+                )
+        if time_slice < 0:
+            raise ValueError(f"time_slice must be >= 0, not {time_slice!r}")
+        self.time_slice = time_slice
+        self.taken: list[int] = []
+        self._fifo = FIFO()
+        self._next = 0  # index of the next preemption
+        self._due = self.preemptions[0][0] if self.preemptions else -1  # decisions to let go
+        self._ran = 0  # decisions in a row at which the running thread went on
+
+    def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
+        if self._next < len(self.preemptions):
+            if self._due > 0:
+                self._due -= 1
+            else:
+                choice = self.preemptions[self._next][1] % len(candidates)
+                self._next += 1
+                if self._next < len(self.preemptions):
+                    self._due = self.preemptions[self._next][0]
+                return self._taken(choice, decision)
+        if not candidates[0].running:
+            self._ran = 0
+        elif self.time_slice:
+            self._ran += 1
+            if self._ran >= self.time_slice:
+                others = range(1, len(candidates))
+                return self._taken(min(others, key=lambda i: candidates[i].last_ran), decision)
+        return self._fifo.choose(candidates, decision)
+
+    def _taken(self, choice: int, decision: int) -> int:
+        self.taken.append(decision)
+        self._ran = 0
+        return choice
+
+    def describe(self) -> str:
+        text = f"Preemptions({self.preemptions!r}, time_slice={self.time_slice})"
+        return f"{text}, preempted at decisions {self.taken}" if self.taken else text
+
+
 # -- managed threads ---------------------------------------------------------------------------
 
 
@@ -329,11 +394,23 @@ def _scheduler_of_caller() -> tuple[Scheduler | None, ManagedThread | None]:
 
 
 class _DropAborts(logging.Filter):
-    """Drops the log records of pool workers unwinding from an aborted run."""
+    """Drops the log records of pool workers unwinding from an aborted run, and formats the
+    message of the others at once.
+
+    Formatting calls the arguments' ``repr``, and a future's takes its (controlled) lock: a
+    scheduling point. Left to the handler, it would come while the handler holds its own
+    lock, a real one: the thread parked there would keep every other thread that logs
+    blocked outside the scheduler's control (the pool logs a callback that raised). A
+    logger's filters run before any handler's lock is taken.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ScheduleAborted)
+        if isinstance(exc, ScheduleAborted):
+            return False
+        if record.args and manages_current_thread():
+            record.msg, record.args = record.getMessage(), None
+        return True
 
 
 # -- the scheduler -----------------------------------------------------------------------------
@@ -391,6 +468,7 @@ class Scheduler:
         self._entered = False
         self._finished = False
         self._switching = False
+        self._next_tid = 1  # T0 is the owner
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -403,6 +481,63 @@ class Scheduler:
         if self._entered and not self._finished:
             for module in modules:
                 self._patch_module(module)
+
+    def restart(self, policy: Policy) -> None:
+        """Begin a new schedule within this run, decided by *policy*: what a property-based
+        test calls before each example, so that every example is a schedule of its own and
+        replaying an example replays its schedule (Hypothesis replays a failing example while
+        it shrinks it, and once more to print it).
+
+        Resets what a schedule is measured by: ``schedule`` (so the decisions passed to the
+        policy count from 0 again), ``trace``, ``steps`` (``max_steps`` bounds each schedule)
+        and ``switches``, the labels of primitives made from here on (``Lock-1``) and the
+        stable ids (``id()`` in controlled modules, the hash of a controlled thread). When
+        every other managed thread has finished, their records go, the threads started from
+        here on are numbered from T1 again and virtual time goes back to where a run starts;
+        a thread still alive keeps its number and the clock (the new schedule then shares
+        what that thread does, and may not replay).
+
+        The threads that could still run are first let run (FIFO) until each has finished or
+        blocks; after a schedule that ended in an error (``DeadlockError``...), its threads
+        are first unwound. Only the owner thread, during the run, may call it. Raises RuntimeError
+        otherwise.
+        """
+        owner = self._owner
+        if not self.active or owner is None or _get_ident() != owner.ident:
+            raise RuntimeError("restart() is for the owner thread of a running scheduler")
+        if self._aborting:
+            # The last schedule ended in an error (a deadlock): its threads unwind and exit
+            # (those that do not are listed in ``leftovers``), and the run goes on.
+            self._abort_all()
+            for thread in self._threads:
+                if thread is not owner:
+                    thread.state = FINISHED
+            self._aborting, self._failure, self._failure_raised = False, None, False
+            self._current, self._switching = owner, False  # the error may have come elsewhere
+        # The threads the last schedule left runnable (one that set an event and would have
+        # exited next) run first, in FIFO order, until each has finished or blocks.
+        self.policy = FIFO()
+
+        def others_quiet() -> bool:
+            now = self.clock.now()
+            return not any(t.can_run(now) for t in self._threads if t is not owner)
+
+        self._wait(self, others_quiet, None, "restart")
+        self.policy = policy
+        self.schedule = []
+        self.trace = []
+        self.steps = self.switches = 0
+        self._labels.clear()
+        self._ids.clear()
+        self._keep_alive.clear()
+        alive = [t for t in self._threads if t.state != FINISHED]
+        self._threads = alive
+        self._real_threads = [t for t in self._real_threads if t.is_alive()]
+        if alive == [owner]:
+            self._next_tid = 1
+            self.clock._restart()
+        for thread in alive:
+            thread.last_ran = -1
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` under control (the calling thread is the owner, T0)
@@ -550,6 +685,16 @@ class Scheduler:
                 self._patch(module, name, RLock())
         if "id" not in vars(module):  # sorted(futures, key=id): the order of their locks
             self._patch(module, "id", _stable_id)
+        future: Any = vars(module).get("Future")
+        if (
+            isinstance(future, type)
+            and future.__module__ == module.__name__
+            and getattr(future, "__hash__", None) is _object_hash
+        ):
+            # wait() and as_completed() iterate sets of futures: in the order of their
+            # addresses, which differ from run to run, unless they hash by creation order.
+            self._patches.append((future, "__hash__", vars(future).get("__hash__", _ABSENT)))
+            future.__hash__ = _stable_hash  # type: ignore[method-assign,assignment]
 
     def _stable_id(self, obj: object) -> int:
         number = self._ids.get(id(obj))
@@ -719,7 +864,8 @@ class Scheduler:
 
     def _adopt(self, thread: threading.Thread) -> ManagedThread:
         """Register *thread* (not yet started) as managed; wrap its ``run``."""
-        record = ManagedThread(len(self._threads), thread.name)
+        record = ManagedThread(self._next_tid, thread.name)
+        self._next_tid += 1
         record.state = NEW  # not schedulable before its real thread exists
         self._threads.append(record)
         self._real_threads.append(thread)
@@ -1369,6 +1515,18 @@ def _stable_id(obj: object) -> int:
     """``id`` in controlled modules: creation order within the run (see Scheduler)."""
     sched = _ACTIVE
     return id(obj) if sched is None else sched._stable_id(obj)
+
+
+def _stable_hash(obj: object) -> int:
+    """``hash()`` of a controlled module's ``Future`` during a run: the order in which the
+    run first hashed it (as ``id`` in controlled modules), kept for the object's lifetime."""
+    attributes = getattr(obj, "__dict__", None)
+    number = attributes.get("_pytest_futures_hash") if attributes is not None else None
+    if number is None:
+        number = _stable_id(obj)
+        if attributes is not None:
+            attributes["_pytest_futures_hash"] = number
+    return int(number)
 
 
 def _monotonic_ns() -> int:

@@ -20,14 +20,18 @@ the model, then filter by what was observed.
 
 from __future__ import annotations
 
+import gc
 import os
+import re
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, Verbosity, settings
-from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize
 
+from pytest_futures_plugin import scheduler as _scheduler
 from pytest_futures_plugin import tasks
 
 if TYPE_CHECKING:
@@ -83,26 +87,180 @@ def profile() -> settings:
         ) from None
 
 
+CONTROLLED_SCALE = 3
+"""The least *scale* of a machine under the deterministic scheduler: its examples take
+milliseconds, and a race needs its preemption to fall in the right place."""
+
+MAX_PREEMPTIONS = 8
+"""Preemptions an example may draw under the deterministic scheduler."""
+
+MAX_GAP = 120
+"""Decisions a preemption may let go by (FIFO) after the one before it."""
+
+MAX_CHOICE = 4
+"""A preemption picks ``candidates[choice % n]``, *choice* in ``1..MAX_CHOICE``."""
+
+MAX_TIME_SLICE = 30
+"""The longest time slice an example may draw (0: none)."""
+
+PREEMPTIONS = st.lists(
+    st.tuples(st.integers(0, MAX_GAP), st.integers(1, MAX_CHOICE)), max_size=MAX_PREEMPTIONS
+)
+"""The listed preemptions of one example, as Hypothesis data (see :class:`Interleaved`)."""
+
+
+class Interleaved(RuleBasedStateMachine):
+    """Mixed into a machine that runs under the deterministic scheduler (``run_spec`` does
+    it): the machine's first step draws the example's schedule, which is then Hypothesis
+    data like any rule's arguments.
+
+    The schedule (:class:`~pytest_futures_plugin.scheduler.Preemptions`) is a list of
+    preemptions, ``(after, choice)``: let *after* scheduling decisions go as FIFO takes them
+    (the running thread goes on until it blocks), then switch to ``candidates[choice % n]``;
+    and a *time_slice*: when not 0, a thread that went on at so many decisions in a row is
+    preempted. Shrinking deletes preemptions, lowers the numbers and turns the time slice
+    off, so a failing program prints the fewest preemptions that still fail it, e.g.
+    ``state.interleaving(preemptions=[(5, 1)], time_slice=0)``. The machine's ``__init__``
+    runs before that step, without preemptions.
+    """
+
+    @initialize(preemptions=PREEMPTIONS, time_slice=st.integers(0, MAX_TIME_SLICE))
+    def interleaving(self, preemptions: list[tuple[int, int]], time_slice: int) -> None:
+        sched = _scheduler.active()
+        if sched is not None:
+            sched.policy = _scheduler.Preemptions(preemptions, time_slice)
+
+
+_INTERLEAVED: dict[type[RuleBasedStateMachine], type[RuleBasedStateMachine]] = {}
+
+
+def _interleaved(machine: type[RuleBasedStateMachine]) -> type[RuleBasedStateMachine]:
+    """*machine* with :class:`Interleaved` mixed in, under the same name (the printed program
+    reads ``state = MapResults()``); made once per class."""
+    mixed = _INTERLEAVED.get(machine)
+    if mixed is None:
+        namespace = {"__module__": machine.__module__, "__qualname__": machine.__qualname__}
+        mixed = type(machine.__name__, (Interleaved, machine), namespace)
+        _INTERLEAVED[machine] = mixed
+    return mixed
+
+
+def controlled() -> bool:
+    """Whether the calling thread runs under the deterministic scheduler (a ``deterministic``
+    backend): its interleavings are then Hypothesis data and replay exactly."""
+    return _scheduler.active() is not None and _scheduler.manages_current_thread()
+
+
 def run_spec(
-    machine: Callable[[], RuleBasedStateMachine],
-    *,
+    machine: type[RuleBasedStateMachine] | Callable[[], RuleBasedStateMachine],
+    *args: Any,
     seed: int,
     scale: int = 1,
     **overrides: Any,
 ) -> None:
-    """Run the state machine that *machine* makes under the current profile, with Hypothesis
+    """Run the state machine ``machine(*args)`` under the current profile, with Hypothesis
     seeded from *seed* (the test's ``futures_seed``): a run is a function of the seed, and the
-    plugin's replay command (``--futures-seed=N``) reproduces a failure.
+    plugin's replay command (``--futures-seed=N``) reproduces a failure. *overrides* are
+    Hypothesis settings.
 
     *scale* multiplies the profile's ``max_examples``, for machines that need no executor
-    and so run hundreds of examples per second.
+    and so run hundreds of examples per second; under the deterministic scheduler it is at
+    least :data:`CONTROLLED_SCALE`.
+
+    Under the deterministic scheduler (see :func:`controlled`) every example is a schedule
+    of its own (``Scheduler.restart``), with garbage collected before it and not during it,
+    so that replaying an example replays its interleaving; when *machine* is a class, the
+    example draws its preemptions (:class:`Interleaved`), so that a failing interleaving
+    shrinks. A ``phases`` override is dropped there: it is for real threads, whose examples
+    do not replay (:data:`NO_SHRINKING`). A factory that is not a class gets the same seeded
+    random schedule in every example.
     """
     base = profile()
+    sched = _scheduler.active() if controlled() else None
+    if sched is not None:
+        overrides.pop("phases", None)
+        scale = max(scale, CONTROLLED_SCALE)
     overrides.setdefault("max_examples", base.max_examples * scale)
     chosen = settings(base, **overrides)
-    test = get_state_machine_test(machine, settings=chosen)  # type: ignore[no-untyped-call,unused-ignore]
+    if sched is None:
+        factory: Callable[[], RuleBasedStateMachine] = lambda: machine(*args)  # noqa: E731
+        _run(factory, chosen, seed)
+        return
+    mixed = _interleaved(machine) if isinstance(machine, type) else None
+    policy, collecting = sched.policy, gc.isenabled()
+
+    def example() -> RuleBasedStateMachine:
+        # The garbage of earlier examples, collected here rather than in the middle of this
+        # one (a collection runs weakref callbacks, which take locks: scheduling points).
+        # Frozen, what survives is not scanned again: each collection costs one example.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        sched.restart(_scheduler.FIFO() if mixed else _scheduler.RandomPolicy(seed))
+        return mixed(*args) if mixed is not None else machine(*args)
+
+    try:
+        _run(example, chosen, seed)
+    except Exception as failure:
+        _check_the_replay(failure, example, chosen, sched)
+        raise
+    finally:
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+    sched.policy = policy  # on a failure, the report names the failing example's policy
+
+
+def _run(
+    factory: Callable[[], RuleBasedStateMachine],
+    chosen: settings,
+    seed: int,
+    reproduce: tuple[str, bytes] | None = None,
+) -> None:
+    test = get_state_machine_test(factory, settings=chosen)  # type: ignore[arg-type,no-untyped-call,unused-ignore]
     hypothesis.seed(seed)(test)
+    if reproduce is not None:
+        test = hypothesis.reproduce_failure(*reproduce)(test)
     test()
+
+
+_BLOB = re.compile(r"@reproduce_failure\('([^']+)', b'([^']+)'\)")
+
+NOT_REPLAYED = (
+    "pytest-futures: the failing example did not replay under the deterministic scheduler: "
+    "run again, its trace differed ({first} scheduling points, then {again}; they part at "
+    "point {at}). Something outside the scheduler's control decides (real time, a thread "
+    "it does not manage, state kept from an earlier example), so the schedule printed may "
+    "not reproduce the failure."
+)
+
+
+def _check_the_replay(
+    failure: BaseException,
+    factory: Callable[[], RuleBasedStateMachine],
+    chosen: settings,
+    sched: _scheduler.Scheduler,
+) -> None:
+    """Run the failing example once more (Hypothesis' last run of a failure is the example
+    it prints) and add a note to *failure* if its trace differs: the uncontrolled
+    nondeterminism check. Nothing is checked without the ``@reproduce_failure`` blob."""
+    notes = "\n".join(getattr(failure, "__notes__", ()))
+    found = _BLOB.search(notes)
+    if found is None:
+        return
+    first = list(sched.trace)
+    blob = found.group(2).encode()
+    try:
+        _run(factory, chosen, 0, reproduce=(found.group(1), blob))
+    except BaseException:  # the failure is the one reported already
+        pass
+    again = list(sched.trace)
+    if again != first:
+        at = next(
+            (n for n, (a, b) in enumerate(zip(first, again)) if a != b), min(len(first), len(again))
+        )
+        note = NOT_REPLAYED.format(first=len(first), again=len(again), at=at)
+        failure.__notes__ = [*getattr(failure, "__notes__", ()), note]  # type: ignore[attr-defined]
 
 
 def result_within(future: Future[Any], what: str, api: FuturesAPI) -> Any:
@@ -220,12 +378,19 @@ def backend_module(backend: Backend) -> str:
 
 __all__ = [
     "BOUND",
+    "CONTROLLED_SCALE",
     "EXPIRES",
+    "MAX_PREEMPTIONS",
+    "MAX_TIME_SLICE",
+    "NOT_REPLAYED",
     "NO_SHRINKING",
+    "PREEMPTIONS",
     "PROFILES",
     "Background",
+    "Interleaved",
     "backend_module",
     "call_within_bound",
+    "controlled",
     "drain_before_shutdown",
     "join_threads_started_since",
     "profile",

@@ -269,7 +269,8 @@ def test_a_dead_worker_breaks_the_pool(futures_backend: Backend, futures_seed: i
     if not futures_backend.capabilities.processes:
         pytest.skip("tasks run in threads: there is no worker process to lose")
     run_spec(
-        lambda: DeadWorker(futures_backend),
+        DeadWorker,
+        futures_backend,
         seed=futures_seed,
         scale=EXAMPLES_SCALE,
         phases=NO_SHRINKING,
@@ -361,7 +362,8 @@ def test_a_failing_initializer_breaks_the_pool(futures_backend: Backend, futures
     if not futures_backend.capabilities.initializer:
         pytest.skip("the executor takes no initializer")
     run_spec(
-        lambda: FailingInitializer(futures_backend),
+        FailingInitializer,
+        futures_backend,
         seed=futures_seed,
         scale=EXAMPLES_SCALE,
         phases=NO_SHRINKING,

@@ -356,7 +356,8 @@ def test_done_callbacks(futures_backend: Backend, futures_seed: int) -> None:
     """Callbacks of futures from a real executor are called as the docstring above says."""
     # One failure is enough: shrinking each distinct one on a real pool takes minutes.
     run_spec(
-        lambda: DoneCallbacks(futures_backend),
+        DoneCallbacks,
+        futures_backend,
         seed=futures_seed,
         scale=3,
         report_multiple_bugs=False,

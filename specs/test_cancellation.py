@@ -383,7 +383,7 @@ class Cancellation(RuleBasedStateMachine):
 
 def test_cancellation(futures_backend: Backend, futures_seed: int) -> None:
     """cancel() and shutdown(cancel_futures=True) on a real pool, as the docstring says."""
-    run_spec(lambda: Cancellation(futures_backend), seed=futures_seed, scale=4)
+    run_spec(Cancellation, futures_backend, seed=futures_seed, scale=4)
 
 
 # ------------------------------------------------------------------------------------------

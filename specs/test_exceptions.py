@@ -353,7 +353,8 @@ def test_exception_propagation(futures_backend: Backend, futures_seed: int) -> N
     """Exceptions reach result(), exception() and map as the docstring above says."""
     # One failure is enough: shrinking each distinct one on a real pool takes minutes.
     run_spec(
-        lambda: ExceptionPropagation(futures_backend),
+        ExceptionPropagation,
+        futures_backend,
         seed=futures_seed,
         scale=3,
         report_multiple_bugs=False,

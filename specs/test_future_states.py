@@ -221,4 +221,4 @@ class FutureStates(RuleBasedStateMachine):
 def test_future_state_transitions(futures_backend: Backend, futures_seed: int) -> None:
     """Every sequence of Future calls follows the table in this module's docstring."""
     api = futures_backend.api
-    run_spec(lambda: FutureStates(api), seed=futures_seed, scale=10)
+    run_spec(FutureStates, api, seed=futures_seed, scale=10)

@@ -293,7 +293,7 @@ class MapResults(RuleBasedStateMachine):
 
 def test_map(futures_backend: Backend, futures_seed: int) -> None:
     """Results of ``Executor.map`` come as this module's docstring says."""
-    run_spec(lambda: MapResults(futures_backend), seed=futures_seed, phases=NO_SHRINKING)
+    run_spec(MapResults, futures_backend, seed=futures_seed, phases=NO_SHRINKING)
 
 
 def test_map_raises_timeout_error_when_a_result_is_not_ready_by_the_deadline(

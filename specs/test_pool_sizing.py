@@ -218,7 +218,7 @@ class Concurrency(RuleBasedStateMachine):
 
 def test_at_most_max_workers_calls_run_at_once(futures_backend: Backend, futures_seed: int) -> None:
     """Never more than max_workers calls between start and finish; every call runs."""
-    run_spec(lambda: Concurrency(futures_backend), seed=futures_seed)
+    run_spec(Concurrency, futures_backend, seed=futures_seed)
 
 
 # ------------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ class Construction(RuleBasedStateMachine):
 
 def test_the_constructor_validates_its_sizes(futures_backend: Backend, futures_seed: int) -> None:
     """max_workers <= 0 and max_tasks_per_child <= 0 or with fork raise ValueError."""
-    run_spec(lambda: Construction(futures_backend), seed=futures_seed, stateful_step_count=4)
+    run_spec(Construction, futures_backend, seed=futures_seed, stateful_step_count=4)
 
 
 # ------------------------------------------------------------------------------------------
@@ -344,4 +344,4 @@ def test_workers_retire_after_max_tasks_per_child_calls(
     """No worker process runs more than max_tasks_per_child calls; fresh ones take over."""
     if not futures_backend.capabilities.max_tasks_per_child:
         pytest.skip("the executor takes no max_tasks_per_child")
-    run_spec(lambda: WorkerRetirement(futures_backend), seed=futures_seed, stateful_step_count=6)
+    run_spec(WorkerRetirement, futures_backend, seed=futures_seed, stateful_step_count=6)

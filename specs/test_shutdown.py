@@ -98,12 +98,20 @@ class Call:
         return f"call {self.label}{' (held)' if self.held else ''}"
 
 
+def _new_event() -> threading.Event:
+    # ``threading`` is looked up at each call: under the deterministic scheduler this module's
+    # ``threading`` is the controlled one, whereas ``default_factory=threading.Event`` would
+    # have bound the real Event at import, on which the spec's thread then blocked for BOUND
+    # real seconds while the worker that sets it stayed parked.
+    return threading.Event()
+
+
 @dataclasses.dataclass
 class SubmittingCallback:
     """A done callback that calls ``submit`` on the shut-down executor, and what it got."""
 
     call: Call
-    called: threading.Event = dataclasses.field(default_factory=threading.Event)
+    called: threading.Event = dataclasses.field(default_factory=_new_event)
     outcome: list[object] = dataclasses.field(default_factory=list)  # what submit did
 
 
@@ -352,4 +360,4 @@ class Shutdown(RuleBasedStateMachine):
 
 def test_shutdown(futures_backend: Backend, futures_seed: int) -> None:
     """shutdown(), with and without waiting, and `with executor:`, as the docstring says."""
-    run_spec(lambda: Shutdown(futures_backend), seed=futures_seed, scale=4)
+    run_spec(Shutdown, futures_backend, seed=futures_seed, scale=4)

@@ -308,7 +308,7 @@ class BareFutures(RuleBasedStateMachine):
 def test_wait_and_as_completed_on_bare_futures(futures_backend: Backend, futures_seed: int) -> None:
     """``wait`` and ``as_completed`` on futures completed by the test, as the docstring says."""
     api = futures_backend.api
-    run_spec(lambda: BareFutures(api), seed=futures_seed, scale=10)
+    run_spec(BareFutures, api, seed=futures_seed, scale=10)
 
 
 # ------------------------------------------------------------------------------------------
@@ -500,7 +500,7 @@ def test_wait_and_as_completed_on_two_executors(
     futures_backend: Backend, futures_seed: int
 ) -> None:
     """``wait`` and ``as_completed`` on the futures of two real executors."""
-    run_spec(lambda: PooledFutures(futures_backend), seed=futures_seed, phases=NO_SHRINKING)
+    run_spec(PooledFutures, futures_backend, seed=futures_seed, phases=NO_SHRINKING)
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""``specs/_harness.py`` under the deterministic scheduler: each example draws its schedule, a
+failing interleaving shrinks, and a failing example that does not replay says so.
+
+Small machines of this module run under a :class:`Scheduler` used directly, as
+``--executor=deterministic`` runs the specs (the spec's thread is the owner).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import concurrent.futures._base
+import concurrent.futures.thread
+import itertools
+import re
+import threading
+import time
+
+import pytest
+from hypothesis.stateful import RuleBasedStateMachine, rule
+
+from pytest_futures_plugin.scheduler import RandomPolicy, Scheduler
+from specs import _harness
+
+STDLIB = ("concurrent.futures.thread", "concurrent.futures._base")
+
+
+def increment(box: list[int]) -> None:
+    value = box[0]
+    time.sleep(0)  # a scheduling point between the read and the write
+    box[0] = value + 1
+
+
+class LostUpdate(RuleBasedStateMachine):
+    """Two calls increment a counter with a gap between read and write: one preemption in
+    the gap loses an update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        self.box = [0]
+        self.expected = 0
+
+    @rule()
+    def increment_twice(self) -> None:
+        for future in [self.pool.submit(increment, self.box) for _ in range(2)]:
+            future.result()
+        self.expected += 2
+        assert self.box[0] == self.expected, f"{self.box[0]} increments of {self.expected}"
+
+    def teardown(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+RUNS = itertools.count()
+
+
+class OutsideTheScheduler(RuleBasedStateMachine):
+    """Fails always, after a number of scheduling points that state kept between runs
+    decides: its failing example does not replay."""
+
+    @rule()
+    def lock_and_fail(self) -> None:
+        lock = threading.Lock()
+        for _ in range(next(RUNS) % 3):
+            with lock:
+                pass
+        raise AssertionError("always")
+
+
+def run_under_the_scheduler(machine: type[RuleBasedStateMachine]) -> AssertionError:
+    scheduler = Scheduler(RandomPolicy(0), modules=[__name__, *STDLIB])
+    with pytest.raises(AssertionError) as raised, scheduler:
+        _harness.run_spec(machine, seed=1)
+    return raised.value
+
+
+def test_a_failing_interleaving_shrinks_to_the_preemption_it_needs() -> None:
+    failure = run_under_the_scheduler(LostUpdate)
+    notes = "\n".join(getattr(failure, "__notes__", ()))
+    (schedule,) = re.findall(
+        r"state\.interleaving\(preemptions=(\[.*?\]), time_slice=(\d+)\)", notes
+    )
+    preemptions, time_slice = schedule
+    # One listed preemption, or none and a time slice: the fewest that still lose an update.
+    assert preemptions.count("(") + (time_slice != "0") == 1, notes
+    assert notes.count("state.increment_twice()") == 1, notes
+    assert "did not replay" not in notes, notes
+
+
+def test_a_failing_example_that_does_not_replay_is_reported() -> None:
+    failure = run_under_the_scheduler(OutsideTheScheduler)
+    notes = "\n".join(getattr(failure, "__notes__", ()))
+    assert "pytest-futures: the failing example did not replay" in notes, notes
+    assert "Something outside the scheduler's control decides" in notes
+
+
+def test_real_threads_draw_no_schedule() -> None:
+    assert not _harness.controlled()
+    with pytest.raises(AssertionError) as raised:
+        _harness.run_spec(OutsideTheScheduler, seed=1)
+    notes = "\n".join(getattr(raised.value, "__notes__", ()))
+    assert "state.lock_and_fail()" in notes
+    assert "interleaving" not in notes
