@@ -313,6 +313,23 @@ class Preemptions(Policy):
         return f"{text}, preempted at decisions {self.taken}" if self.taken else text
 
 
+class _OwnerFirst(Policy):
+    """*policy*, except that *owner* is taken whenever it can run (``Scheduler.step``)."""
+
+    def __init__(self, policy: Policy, owner: ManagedThread | None) -> None:
+        self.policy = policy
+        self.owner = owner
+
+    def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
+        for index, candidate in enumerate(candidates):
+            if candidate is self.owner:
+                return index
+        return self.policy.choose(candidates, decision)
+
+    def describe(self) -> str:
+        return self.policy.describe()
+
+
 # -- managed threads ---------------------------------------------------------------------------
 
 
@@ -517,12 +534,7 @@ class Scheduler:
         # The threads the last schedule left runnable (one that set an event and would have
         # exited next) run first, in FIFO order, until each has finished or blocks.
         self.policy = FIFO()
-
-        def others_quiet() -> bool:
-            now = self.clock.now()
-            return not any(t.can_run(now) for t in self._threads if t is not owner)
-
-        self._wait(self, others_quiet, None, "restart")
+        self._wait(self, self._others_quiet, None, "restart")
         self.policy = policy
         self.schedule = []
         self.trace = []
@@ -538,6 +550,52 @@ class Scheduler:
             self.clock._restart()
         for thread in alive:
             thread.last_ran = -1
+
+    def run_until_quiescent(self) -> int:
+        """From the owner thread: let the other managed threads run, in the order the policy
+        picks, until none of them can run at this virtual instant (each has finished, or
+        waits for something nobody has done, or for a later time: the clock does not jump).
+        Return how many scheduling points they made.
+
+        Raises RuntimeError from any other thread, or outside the run; ``DeadlockError``
+        and the like as any wait does.
+        """
+        self._owner_only("run_until_quiescent()")
+        start = self.steps
+        self._wait(self, self._others_quiet, None, "run until quiescent")
+        return self.steps - start - 1  # not the owner's own point
+
+    def step(self) -> bool:
+        """From the owner thread: let one other managed thread, the one the policy picks, run
+        to its next scheduling point, then take control back. Return False (and run nothing)
+        when no other thread can run at this virtual instant.
+
+        Raises RuntimeError from any other thread, or outside the run.
+        """
+        self._owner_only("step()")
+        if self._others_quiet():
+            return False
+        owner, policy = self._owner, self.policy
+        target = self.steps + 2  # this point of the owner's, then one of another thread
+
+        def stepped() -> bool:
+            return self.steps >= target or self._others_quiet()
+
+        self.policy = _OwnerFirst(policy, owner)
+        try:
+            self._wait(self, stepped, None, "step")
+        finally:
+            self.policy = policy
+        return True
+
+    def _owner_only(self, what: str) -> None:
+        owner = self._owner
+        if not self.active or owner is None or _get_ident() != owner.ident:
+            raise RuntimeError(f"{what} is for the owner thread of a running scheduler")
+
+    def _others_quiet(self) -> bool:
+        now = self.clock.now()
+        return not any(t.can_run(now) for t in self._threads if t is not self._owner)
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` under control (the calling thread is the owner, T0)
