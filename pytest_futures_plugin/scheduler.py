@@ -683,6 +683,12 @@ class Scheduler:
         finally:
             self._abort_all()
             self._finished = True
+            # Drop the run's threads and the objects given stable ids: a pool's queue (a
+            # controlled primitive, which refers to this scheduler) may be the value of a
+            # weak-keyed entry for its thread (the stdlib's ``_threads_queues``), which would
+            # otherwise keep the thread, this scheduler and all it refers to alive for good.
+            self._real_threads = [t for t in self._real_threads if t.is_alive()]
+            self._keep_alive.clear()  # ids are stable during the run only
             self._unpatch()
             logging.getLogger("concurrent.futures").removeFilter(self._log_filter)
             _ACTIVE = None
@@ -940,6 +946,11 @@ class Scheduler:
                 pass
             finally:
                 record.state = FINISHED
+                # Break the cycle thread -> managed_run -> scheduler -> thread, so that the
+                # thread object goes as soon as its pool drops it: threading keeps every
+                # thread in a weak set, where garbage threads of earlier runs, whose stable
+                # hashes are the same few numbers, would pile up in one hash chain.
+                vars(thread).pop("run", None)
                 if not self._aborting:
                     try:
                         self._switch(record)

@@ -1,10 +1,16 @@
 """The owner thread driving a run by hand: ``Scheduler.run_until_quiescent()`` and
-``Scheduler.step()`` (what the ``scheduler`` fixture offers a test)."""
+``Scheduler.step()`` (what the ``scheduler`` fixture offers a test); and a finished run
+that lets go of everything."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import concurrent.futures._base
+import concurrent.futures.thread
+import gc
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -107,3 +113,22 @@ def test_stepping_is_for_the_owner_thread_of_a_running_scheduler() -> None:
     assert [str(e) for e in errors] == [
         "run_until_quiescent() is for the owner thread of a running scheduler"
     ]
+
+
+def test_a_finished_run_keeps_nothing_alive() -> None:
+    """The stdlib's pool files each worker under a weak key in a module-level dict, its work
+    queue (a controlled primitive, which refers to the scheduler) as the value: unless the run
+    lets go of its threads, that value keeps the key, and the whole run, alive for good."""
+
+    def program() -> list[int]:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            return [f.result() for f in [pool.submit(pow, 2, n) for n in range(3)]]
+
+    sched = Scheduler(
+        RandomPolicy(1), modules=[concurrent.futures.thread, concurrent.futures._base]
+    )
+    assert sched.run(program) == [1, 2, 4]
+    gone = weakref.ref(sched)
+    del sched
+    gc.collect()
+    assert gone() is None, [type(r).__name__ for r in gc.get_referrers(gone())]
