@@ -622,36 +622,41 @@ class ProcessFuture(Future[_T]):
     waiter list of ``wait()`` / ``as_completed()`` hand it back to the manager thread.
     """
 
-    __slots__ = ("pool", "task_id")
+    __slots__ = ("_pool", "task_id")
 
     def __init__(self, pool: _PoolState) -> None:
         super().__init__()
-        self.pool = pool
+        # Weakly: a future kept after its pool is gone (an exception's traceback holds one)
+        # must not keep the pool's state, its manager thread and workers' objects alive.
+        # While the call runs, the manager thread holds the state.
+        self._pool = weakref.ref(pool)
         self.task_id = 0  # set when the call is queued
 
-    def _claimed(self) -> bool:
+    def _claimed(self, pool: _PoolState | None) -> bool:
         """Whether this future's answer waits for somebody to come for it (no lock: only
         ``submit`` claims a future for later, before returning it)."""
-        worker = self.pool.dormant
+        if pool is None:
+            return False
+        worker = pool.dormant
         return worker is not None and worker.claim is self
 
-    def _alone(self) -> bool:
+    def _alone(self, pool: _PoolState) -> bool:
         """Whether this call is the only one in flight on its worker, unclaimed (a hint,
         read without the lock: ``read_directly`` checks again)."""
-        entry = self.pool.inflight.get(self.task_id)
+        entry = pool.inflight.get(self.task_id)
         if entry is None:
             return False
         worker = entry[1]
         return worker.claim is None and len(worker.tasks) == 1
 
     def _wait_until_done(self, timeout: float | None) -> None:
-        pool = self.pool
-        if pool.direct and self._state == RUNNING:
+        pool = self._pool()
+        if pool is not None and pool.direct and self._state == RUNNING:
             if timeout is not None and timeout <= 0:
-                if self._claimed():
+                if self._claimed(pool):
                     pool.read_directly(self, _sync.monotonic())  # what is there, if any
                 return
-            if self._claimed() or self._alone():
+            if self._claimed(pool) or self._alone(pool):
                 deadline = None if timeout is None else _sync.monotonic() + timeout
                 if pool.read_directly(self, deadline):
                     return
@@ -659,31 +664,39 @@ class ProcessFuture(Future[_T]):
                     timeout = deadline - _sync.monotonic()
         super()._wait_until_done(timeout)
 
+    def _read_what_is_there(self) -> None:
+        """Complete this future from its claimed answer if the worker has sent it."""
+        if self._state == RUNNING:
+            pool = self._pool()
+            if pool is not None and self._claimed(pool):
+                pool.read_directly(self, _sync.monotonic())
+
     def done(self) -> bool:
         """Return True if the future was cancelled or finished executing."""
-        if self._state == RUNNING and self._claimed():
-            self.pool.read_directly(self, _sync.monotonic())
+        self._read_what_is_there()
         return super().done()
 
     def running(self) -> bool:
         """Return True if the future is currently executing."""
-        if self._state == RUNNING and self._claimed():
-            self.pool.read_directly(self, _sync.monotonic())
+        self._read_what_is_there()
         return super().running()
+
+    def _drop_claim(self) -> None:
+        pool = self._pool()
+        if pool is not None and self._claimed(pool):
+            pool.drop_claim(self)
 
     def add_done_callback(self, fn: Callable[[Future[_T]], object]) -> None:
         """As ``Future.add_done_callback``; the callback runs in the manager thread (or in
         the thread that completes or has completed the future)."""
-        if self._claimed():
-            self.pool.drop_claim(self)
+        self._drop_claim()
         super().add_done_callback(fn)
 
     @property
     def _waiters(self) -> list[Any]:  # type: ignore[override]
         """The waiter list (``wait()`` and ``as_completed()`` append to it, holding this
         future's lock): somebody waits, so the manager completes the future from now on."""
-        if self._claimed():
-            self.pool.drop_claim(self)
+        self._drop_claim()
         return Future._waiters.fget(self)  # type: ignore[attr-defined,no-any-return]
 
 

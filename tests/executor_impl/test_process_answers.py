@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import gc
 import threading
 import time
+import weakref
 from concurrent.futures._base import FINISHED
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from executor_impl.process import ProcessPoolExecutor
 
 from ._helpers import LONG_WAIT, SHORT_TIMEOUT, BackgroundCall, FuturesAPI, wait_for
 from ._process_helpers import (
@@ -276,3 +280,20 @@ def test_a_worker_crashing_while_its_caller_reads_the_answer_breaks_the_pool(
         future.result(timeout=LONG_WAIT)
     with pytest.raises(broken_process_pool_error(impl)):
         pool.submit(identity, "after the pool broke")
+
+
+def test_a_future_kept_after_its_pool_is_gone_does_not_keep_the_pool_alive() -> None:
+    """The future of a call that went to an idle worker refers to its pool's state (to read
+    the answer itself), but only weakly: an exception's traceback, or a list of results,
+    that outlives the pool does not keep the pool's state, manager thread and worker objects."""
+    pool = ProcessPoolExecutor(max_workers=1)
+    future = pool.submit(identity, 7)
+    assert future.result(timeout=LONG_WAIT) == 7
+    pool.shutdown(wait=True)
+    state = weakref.ref(pool._state)
+    del pool
+    gc.collect()
+    assert state() is None, [type(r).__name__ for r in gc.get_referrers(state())]
+    assert future.result() == 7
+    assert future.done()
+    assert not future.running()
