@@ -60,7 +60,7 @@ from . import _thread_dump
 from .clock import VirtualClock
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Sequence
 
 __all__ = [
     "FIFO",
@@ -69,6 +69,7 @@ __all__ = [
     "DeadlockError",
     "LivelockError",
     "Policy",
+    "Preemptions",
     "RandomPolicy",
     "ScheduleAborted",
     "ScheduleError",
@@ -349,7 +350,6 @@ class ManagedThread:
         "running",
         "state",
         "tid",
-        "timed_out",
         "waiting",
         "wake",
     )
@@ -366,7 +366,6 @@ class ManagedThread:
         self.op = ""  # the operation it is blocked in
         self.ready: Callable[[], bool] | None = None
         self.deadline: float | None = None
-        self.timed_out = False
         self.polled_at: tuple[float, int] | None = None  # (virtual time, id of what)
         self.polls = 0
         self.wake = _thread.allocate_lock()
@@ -636,14 +635,6 @@ class Scheduler:
             f"{start + n:6d} {tid} ({names.get(tid, '?')}): {op}"
             for n, (tid, op) in enumerate(entries)
         )
-
-    def sleep(self, seconds: float) -> None:
-        """``time.sleep`` in virtual time (what managed threads call)."""
-        _sleep(seconds)
-
-    def monotonic(self) -> float:
-        """``time.monotonic`` in virtual time (a scheduling point)."""
-        return _monotonic()
 
     # -- entering and leaving ----------------------------------------------------------------
 
@@ -1677,15 +1668,3 @@ def _replacement_for(value: Any) -> Any:
     if entry is not None and entry[0] is value:
         return entry[1]
     return None
-
-
-def iter_controlled_names() -> Iterator[str]:
-    """The names a controlled module's references are replaced for (documentation, tests)."""
-    for module, names in (
-        ("threading", _THREADING_NAMES),
-        ("queue", _QUEUE_NAMES),
-        ("time", _TIME_NAMES),
-        ("_thread", _THREAD_NAMES),
-    ):
-        for name in names:
-            yield f"{module}.{name}"
