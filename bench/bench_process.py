@@ -23,6 +23,7 @@ Usage::
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import statistics
@@ -168,23 +169,47 @@ def bench_map_chunked(impl: Impl, sizes: Sizes) -> dict[str, float]:
     return {"map_chunked_rate": n / wall}
 
 
+def children_cpu_ns() -> float:
+    """CPU time used so far by this process's live ``multiprocessing`` children, in ns.
+
+    Read from ``/proc/PID/schedstat`` (nanoseconds); NaN where there is no such file (not
+    Linux), which the table shows as a missing value rather than a wrong one.
+    """
+    total = 0
+    for child in multiprocessing.active_children():
+        try:
+            with open(f"/proc/{child.pid}/schedstat", encoding="ascii") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return math.nan
+    return total
+
+
 def bench_latency(impl: Impl, sizes: Sizes) -> dict[str, float]:
-    """``ex.submit(fn).result()`` one at a time on a single warm worker."""
+    """``ex.submit(fn).result()`` one at a time on a single warm worker.
+
+    Besides the wall time of a round trip, the CPU time it costs: the parent's (all its
+    threads) and the worker's.  A pool may buy latency with CPU (executor_impl polls for a few
+    microseconds before it sleeps); this line is where that shows.
+    """
     n = sizes.latency_iters
     samples = [0] * n
     with process_pool(impl, 1, sizes.context) as ex:
         for i in range(sizes.latency_warmup):
             ex.submit(tasks.identity, i).result(timeout=TIMEOUT)
         with quiet_gc():
+            cpu0, workers0 = time.process_time_ns(), children_cpu_ns()
             for i in range(n):
                 t0 = time.perf_counter_ns()
                 ex.submit(tasks.identity, i).result(timeout=TIMEOUT)
                 samples[i] = time.perf_counter_ns() - t0
+            cpu1, workers1 = time.process_time_ns(), children_cpu_ns()
     check_no_children(impl, "latency")
     samples.sort()
     return {
         "latency_p50": percentile(samples, 50) / 1e3,
         "latency_p99": percentile(samples, 99) / 1e3,
+        "latency_cpu": ((cpu1 - cpu0) + (workers1 - workers0)) / n / 1e3,
     }
 
 
@@ -318,6 +343,7 @@ BENCHMARKS: tuple[Benchmark[Sizes], ...] = (
         (
             Metric("latency_p50", "submit().result() p50, 1 worker", "us", False, target=1 / 3),
             Metric("latency_p99", "submit().result() p99, 1 worker", "us", False, target=1 / 3),
+            Metric("latency_cpu", "  CPU per round trip, parent + worker", "us", False),
         ),
         bench_latency,
     ),
