@@ -16,7 +16,9 @@ claim nobody came for ends as soon as the pool or the future is used otherwise (
 to that worker): the manager then watches the socket again.  A claim can also be taken in
 ``result()`` when the call is the only one in flight on its worker.  A dead worker is seen at
 once either way: the manager always watches its process sentinel, and a thread reading
-directly watches it too.
+directly watches it too.  The reading thread polls for up to ``SPIN_SECONDS`` (50 us) before
+it sleeps, as the worker does for its next call: on an idle machine the two wake-ups a sleeping
+round trip pays cost more than a short call itself (see ``_process_worker.SPIN_SECONDS``).
 
 A worker's socket has one reader at a time, whoever holds its ``read_lock`` (the manager, or
 a thread reading its answer directly); the reader keeps it until what it read is settled, so
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _sync
 from ._future import _DONE_STATES, LOGGER, RUNNING, Future
-from ._process_worker import ERROR, EXIT, FRAME, INIT_FAILED, worker_main
+from ._process_worker import ERROR, EXIT, FRAME, INIT_FAILED, SPIN_SECONDS, spin, worker_main
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -588,13 +590,14 @@ def _read_until(
         poller.register(worker.fd, select.POLLIN)
         poller.register(worker.process.sentinel, select.POLLIN)
     while future._state not in _DONE_STATES:  # it is, if the pool broke meanwhile
-        timeout = _POLL_SLICE_MS
+        timeout, spin_for = _POLL_SLICE_MS, SPIN_SECONDS
         if deadline is not None:
             left = deadline - _sync.monotonic()
             if left <= 0:
                 return
-            timeout = min(timeout, int(left * 1000) + 1)
-        ready = poller.poll(timeout)
+            timeout, spin_for = min(timeout, int(left * 1000) + 1), min(spin_for, left)
+        # A short call's answer comes before this process would have fallen asleep.
+        ready = spin(poller, spin_for, _sync.monotonic) or poller.poll(timeout)
         if not ready:
             continue
         start = len(outcomes)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import gc
+import select
+import socket
 import threading
 import time
 import weakref
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from executor_impl._process_worker import spin
 from executor_impl.process import ProcessPoolExecutor
 
 from ._helpers import LONG_WAIT, SHORT_TIMEOUT, BackgroundCall, FuturesAPI, wait_for
@@ -297,3 +300,57 @@ def test_a_future_kept_after_its_pool_is_gone_does_not_keep_the_pool_alive() -> 
     assert future.result() == 7
     assert future.done()
     assert not future.running()
+
+
+class TestSpin:
+    """``spin()``, how both ends of a worker's socket wait a little before they sleep: it
+    returns what ``poll()`` found, and gives up after its bound when nothing comes."""
+
+    @staticmethod
+    def socket_pair() -> tuple[Any, Any, Any]:
+        left, right = socket.socketpair()
+        poller = select.poll()
+        poller.register(right.fileno(), select.POLLIN)
+        return left, right, poller
+
+    def test_nothing_to_read_gives_up_after_its_bound(self) -> None:
+        left, right, poller = self.socket_pair()
+        with left, right:
+            start = time.monotonic()
+            assert spin(poller, 0.02) == []
+            spent = time.monotonic() - start
+        # Not a timing test: both bounds are wide; what matters is that it ends, after
+        # trying for the time it was given.
+        assert 0.02 <= spent < LONG_WAIT
+
+    def test_no_time_at_all_polls_once(self) -> None:
+        left, right, poller = self.socket_pair()
+        with left, right:
+            assert spin(poller, 0) == []
+            left.send(b"x")
+            assert spin(poller, 0) == [(right.fileno(), select.POLLIN)]
+
+    def test_input_arriving_during_the_spin_ends_it(self) -> None:
+        left, right, poller = self.socket_pair()
+        started = threading.Event()
+        with left, right:
+
+            def send_once_spinning() -> None:
+                assert started.wait(LONG_WAIT), "the spin never started"
+                left.send(b"x")
+
+            sender = threading.Thread(target=send_once_spinning, daemon=True)
+            sender.start()
+            started.set()
+            # A bound this long is never reached: the send ends the spin.
+            assert spin(poller, LONG_WAIT * 2) == [(right.fileno(), select.POLLIN)]
+            sender.join(LONG_WAIT)
+            assert not sender.is_alive(), "the sender thread did not end"
+
+    def test_a_peer_that_closed_ends_it(self) -> None:
+        left, right, poller = self.socket_pair()
+        left.close()
+        with right:
+            ((fd, events),) = spin(poller, LONG_WAIT * 2)
+            assert fd == right.fileno()
+            assert events & (select.POLLIN | select.POLLHUP)
