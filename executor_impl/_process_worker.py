@@ -133,22 +133,44 @@ def _call(data: bytes | bytearray, crash: int) -> tuple[int, Any]:
 #: and 23-33 us spinning), while a spin that finds nothing costs at most this much CPU.
 SPIN_SECONDS = 50e-6
 
+#: A yield that took longer than this (seconds) gave the CPU to somebody else.
+_GAVE_AWAY = 20e-6
+
+
+def _may_spin() -> bool:
+    """Whether spinning can help: not if this process may run on one CPU only, where the
+    process it waits for needs the very CPU it would spin on."""
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS): assume several CPUs
+        return (os.cpu_count() or 1) > 1
+
+
 _sched_yield = getattr(os, "sched_yield", lambda: None)
+_MAY_SPIN = _may_spin()
 
 
 def spin(
     poller: Any, seconds: float = SPIN_SECONDS, clock: Callable[[], float] = time.monotonic
 ) -> list[tuple[int, int]]:
     """What ``poller.poll(0)`` finds within *seconds* of *clock*, polling without sleeping;
-    ``[]`` if nothing came.  Between polls the CPU is offered to any other runnable task
-    (``sched_yield``), so a spin never delays the process it waits for on a busy machine."""
+    ``[]`` if nothing came.
+
+    Between polls the CPU is offered to any other runnable task (``sched_yield``); a yield
+    that gave it away (the machine is busy: the process waited for may even have run here)
+    ends the spin after one more poll.  No spin at all where this process may use one CPU
+    only (``_may_spin``)."""
     ready: list[tuple[int, int]] = poller.poll(0)
-    if ready or seconds <= 0:
+    if ready or seconds <= 0 or not _MAY_SPIN:
         return ready
-    end = clock() + seconds
-    while not ready and clock() < end:
+    now = clock()
+    end = now + seconds
+    while now < end:
         _sched_yield()
         ready = poller.poll(0)
+        before, now = now, clock()
+        if ready or now - before > _GAVE_AWAY:
+            return ready
     return ready
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import gc
+import os
 import select
 import socket
 import threading
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from executor_impl import _process_worker
 from executor_impl._process_worker import spin
 from executor_impl.process import ProcessPoolExecutor
 
@@ -302,55 +304,108 @@ def test_a_future_kept_after_its_pool_is_gone_does_not_keep_the_pool_alive() -> 
     assert not future.running()
 
 
+class FakePoller:
+    """A poll object whose ``poll(0)`` finds something on call number *ready_at* (never if
+    None), and which advances a fake clock by *step* per call."""
+
+    def __init__(self, ready_at: int | None, clock: FakeClock, step: float = 1e-6) -> None:
+        self.ready_at, self.clock, self.step, self.calls = ready_at, clock, step, 0
+
+    def poll(self, timeout: int) -> list[tuple[int, int]]:
+        assert timeout == 0, "spin() must never block"
+        self.calls += 1
+        self.clock.now += self.step
+        return [(7, select.POLLIN)] if self.calls == self.ready_at else []
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class TestSpin:
     """``spin()``, how both ends of a worker's socket wait a little before they sleep: it
-    returns what ``poll()`` found, and gives up after its bound when nothing comes."""
+    returns what ``poll(0)`` found, gives up after its bound when nothing comes, and spins
+    not at all where it cannot help.  Its logic runs on a fake clock and a fake poller (a
+    real spin's length depends on the machine's load); a real socket shows what it returns."""
 
-    @staticmethod
-    def socket_pair() -> tuple[Any, Any, Any]:
+    @pytest.fixture(autouse=True)
+    def yields(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        """Count the yields; spin as if this process had several CPUs."""
+        counted: list[int] = []
+        monkeypatch.setattr(_process_worker, "_sched_yield", lambda: counted.append(1))
+        monkeypatch.setattr(_process_worker, "_MAY_SPIN", True)
+        return counted
+
+    def test_nothing_coming_gives_up_once_its_time_is_spent(self, yields: list[int]) -> None:
+        clock = FakeClock()
+        poller = FakePoller(None, clock, step=1e-6)
+        assert spin(poller, 50e-6, clock) == []
+        # One poll before the loop, then one per yield until 50 us of fake time are spent.
+        assert 45 <= poller.calls <= 52, poller.calls
+        assert len(yields) == poller.calls - 1
+
+    def test_what_comes_during_the_spin_ends_it(self, yields: list[int]) -> None:
+        clock = FakeClock()
+        poller = FakePoller(5, clock)
+        assert spin(poller, 50e-6, clock) == [(7, select.POLLIN)]
+        assert poller.calls == 5
+        assert len(yields) == 4
+
+    def test_what_is_there_already_is_returned_without_a_yield(self, yields: list[int]) -> None:
+        clock = FakeClock()
+        poller = FakePoller(1, clock)
+        assert spin(poller, 50e-6, clock) == [(7, select.POLLIN)]
+        assert (poller.calls, len(yields)) == (1, 0)
+
+    def test_no_time_at_all_polls_once(self, yields: list[int]) -> None:
+        clock = FakeClock()
+        poller = FakePoller(None, clock)
+        assert spin(poller, 0, clock) == []
+        assert (poller.calls, len(yields)) == (1, 0)
+
+    def test_a_yield_that_gave_the_cpu_away_ends_it_after_one_more_poll(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = FakeClock()
+
+        def somebody_else_ran() -> None:
+            clock.now += 1e-3
+
+        monkeypatch.setattr(_process_worker, "_sched_yield", somebody_else_ran)
+        poller = FakePoller(None, clock)
+        assert spin(poller, 50e-6, clock) == []
+        assert poller.calls == 2
+
+    def test_a_process_bound_to_one_cpu_does_not_spin(
+        self, yields: list[int], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_process_worker, "_MAY_SPIN", False)
+        clock = FakeClock()
+        poller = FakePoller(None, clock)
+        assert spin(poller, 50e-6, clock) == []
+        assert (poller.calls, len(yields)) == (1, 0)
+
+    def test_a_real_socket_with_input_or_a_closed_peer_is_returned(self) -> None:
         left, right = socket.socketpair()
         poller = select.poll()
         poller.register(right.fileno(), select.POLLIN)
-        return left, right, poller
-
-    def test_nothing_to_read_gives_up_after_its_bound(self) -> None:
-        left, right, poller = self.socket_pair()
-        with left, right:
-            start = time.monotonic()
-            assert spin(poller, 0.02) == []
-            spent = time.monotonic() - start
-        # Not a timing test: both bounds are wide; what matters is that it ends, after
-        # trying for the time it was given.
-        assert 0.02 <= spent < LONG_WAIT
-
-    def test_no_time_at_all_polls_once(self) -> None:
-        left, right, poller = self.socket_pair()
         with left, right:
             assert spin(poller, 0) == []
             left.send(b"x")
-            assert spin(poller, 0) == [(right.fileno(), select.POLLIN)]
-
-    def test_input_arriving_during_the_spin_ends_it(self) -> None:
-        left, right, poller = self.socket_pair()
-        started = threading.Event()
-        with left, right:
-
-            def send_once_spinning() -> None:
-                assert started.wait(LONG_WAIT), "the spin never started"
-                left.send(b"x")
-
-            sender = threading.Thread(target=send_once_spinning, daemon=True)
-            sender.start()
-            started.set()
-            # A bound this long is never reached: the send ends the spin.
-            assert spin(poller, LONG_WAIT * 2) == [(right.fileno(), select.POLLIN)]
-            sender.join(LONG_WAIT)
-            assert not sender.is_alive(), "the sender thread did not end"
-
-    def test_a_peer_that_closed_ends_it(self) -> None:
-        left, right, poller = self.socket_pair()
-        left.close()
-        with right:
-            ((fd, events),) = spin(poller, LONG_WAIT * 2)
+            assert spin(poller) == [(right.fileno(), select.POLLIN)]
+            assert right.recv(1) == b"x"
+            left.close()
+            ((fd, events),) = spin(poller)
             assert fd == right.fileno()
             assert events & (select.POLLIN | select.POLLHUP)
+
+    @pytest.mark.parametrize(("cpus", "expected"), [({0}, False), ({0, 1}, True)])
+    def test_spinning_needs_a_second_cpu(
+        self, cpus: set[int], expected: bool, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cpus, raising=False)
+        assert _process_worker._may_spin() is expected
