@@ -83,7 +83,7 @@ FULL = Sizes(
     latency_warmup=300,
     payloads=2_000,
     fork_cycles=10,
-    spawn_cycles=4,
+    spawn_cycles=10,
     shutdown_cycles=8,
     pending=10_000,
 )
