@@ -596,8 +596,10 @@ def _read_until(
             if left <= 0:
                 return
             timeout, spin_for = min(timeout, int(left * 1000) + 1), min(spin_for, left)
-        # A short call's answer comes before this process would have fallen asleep.
-        ready = spin(poller, spin_for, _sync.monotonic) or poller.poll(timeout)
+        # A short call's answer comes before this process would have fallen asleep.  The
+        # spin's bound is CPU time, on the real clock: a virtual clock could leave it
+        # unbounded (spin's own default clock).
+        ready = spin(poller, spin_for) or poller.poll(timeout)
         if not ready:
             continue
         start = len(outcomes)

@@ -14,8 +14,9 @@ UTF-8; the worker then exits).
 The worker reads and writes with plain blocking system calls and keeps nothing between
 tasks.  This module is small and imports little: spawned children import it first, so
 ``logging`` and ``traceback`` are imported only when a worker has something to report, and
-the clock is ``time``'s own (the deterministic scheduler never runs in a worker process; the
-parent passes its seam's clock to ``spin``).
+``spin`` bounds itself on ``time``'s own clock: it spends real CPU time, in the worker (where
+no scheduler ever runs) and in the parent, where a virtual clock that stood still would leave
+the spin unbounded.
 """
 
 from __future__ import annotations

@@ -49,7 +49,11 @@ def test_bench_thread_quick_prints_a_table(tmp_path: Path) -> None:
 def test_bench_process_quick_spawn_prints_a_table(tmp_path: Path) -> None:
     # The spawn start method: the workers must import the task functions by module name,
     # through the sys.path the script set up, even though bench/ is not a package.
-    labels = ["submit().result() p50, 1 worker", "submit().result() p99, 1 worker"]
+    labels = [
+        "submit().result() p50, 1 worker",
+        "submit().result() p99, 1 worker",
+        "  CPU per round trip, parent + worker",
+    ]
     out, table = run_table(
         "bench_process.py",
         ["--quick", "--repeat", "1", "--context", "spawn", "--bench", "latency"],
@@ -62,3 +66,6 @@ def test_bench_process_quick_spawn_prints_a_table(tmp_path: Path) -> None:
     assert "target" in table[0].split(), out
     rows = table[2 : 2 + len(labels)]
     assert [row[: len(label)] for row, label in zip(rows, labels)] == labels, out
+    if sys.platform == "linux":
+        # The workers' CPU is read from /proc: a row of real numbers, not nan.
+        assert "nan" not in rows[2], out

@@ -5,9 +5,10 @@ The deterministic scheduler replaces ``_sync``'s primitives for a run; a module 
 under ``if TYPE_CHECKING:`` are allowed: they never run.
 
 One exception, by name: ``_process_worker.py`` is the code of a worker *process*, where no
-scheduler ever runs, and it may read ``time``'s clock (its ``spin`` takes the clock as an
-argument, and the parent passes the seam's).  Importing ``_sync`` there would cost every
-spawned worker the import of ``queue`` for nothing.
+scheduler ever runs, and it may read ``time``'s clock.  Its ``spin``, which the parent uses
+too, bounds a busy wait in real CPU time, which must not follow a virtual clock; no timeout
+the caller sees is measured there.  Importing ``_sync`` there would also cost every spawned
+worker the import of ``queue`` for nothing.
 """
 
 from __future__ import annotations
