@@ -245,18 +245,24 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
+        buffersize: int | None = None,
     ) -> Iterator[_T]:
         """As ``Executor.map``; *chunksize* calls travel to a worker together.
 
         Results come in input order whatever the chunking; if a call raises, the results
-        before it are yielded first.  Raises ``ValueError`` if *chunksize* < 1.
+        before it are yielded first.  *buffersize* counts chunks, as in the stdlib: at most
+        *buffersize* submitted chunks wait to be yielded.  Raises ``ValueError`` if
+        *chunksize* < 1, and as ``Executor.map`` for a bad *buffersize*.
         """
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         if chunksize == 1:
-            return super().map(fn, *iterables, timeout=timeout)
+            return super().map(fn, *iterables, timeout=timeout, buffersize=buffersize)
         chunks = super().map(
-            partial(_process_chunk, fn), _chunks(iterables, chunksize), timeout=timeout
+            partial(_process_chunk, fn),
+            _chunks(iterables, chunksize),
+            timeout=timeout,
+            buffersize=buffersize,
         )
         return _flatten(chunks)
 
