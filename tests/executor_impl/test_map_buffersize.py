@@ -79,6 +79,30 @@ def test_an_endless_input_through_a_thread_pool_yields_in_order_with_at_most_buf
                 f"buffersize={buffersize}"
             )
         results.close()
+
+
+@pytest.mark.parametrize("buffersize", [1, 3])
+def test_executor_impl_submits_the_next_call_only_once_a_result_was_taken(
+    impl: FuturesAPI, make_event: Callable[[], threading.Event], buffersize: int
+) -> None:
+    """executor_impl only: the bound holds even while next() waits.  The stdlib (3.14)
+    submits the next call first and waits with buffersize + 1 calls outstanding (CPython
+    gh-131466); each call here waits until the test lets it finish, just before next()."""
+    recorder = Recorder()
+    releases = [make_event() for _ in range(30 + buffersize)]
+
+    def gated_square(n: int) -> int:
+        wait_for(releases[n], f"the release of call {n}")
+        return recorder.square(n)
+
+    with impl.ThreadPoolExecutor(max_workers=4) as pool:
+        results = pool.map(gated_square, recorder.endless(), buffersize=buffersize)  # type: ignore[call-arg,unused-ignore]
+        for n in range(30):
+            releases[n].set()
+            assert next(results) == n * n
+        results.close()
+        for release in releases:
+            release.set()
     # Item n is read to submit a call: by then the calls of the results already taken
     # finished, so no more than buffersize calls were ever submitted and not yet taken.
     over = [(n, done) for n, done in recorder.reads if n + 1 - done > buffersize]
