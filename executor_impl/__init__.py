@@ -71,11 +71,22 @@ __all__ = [
 ]
 assert sorted(__all__) == sorted(_HOME)
 
+_NOT_PROVIDED = {
+    "InterpreterPoolExecutor": (
+        "Python 3.14's pool of interpreters is not re-implemented here (no supported "
+        "interpreter offers the public concurrent.interpreters it stands on); see "
+        "'Deliberate differences' in the README"
+    ),
+}
+"""Names of a newer ``concurrent.futures`` that executor_impl deliberately lacks, and why."""
+
 
 def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        reason = _NOT_PROVIDED.get(name)
+        suffix = f": {reason}" if reason else ""
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}{suffix}")
     value = getattr(importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value

@@ -102,6 +102,10 @@ SIGNATURES = [
 ]
 
 
+LATER_PARAMETERS = {"__init__": ("max_tasks_per_child",), "map": ("buffersize",)}
+"""By method name: parameters a newer stdlib added, which executor_impl offers on every Python."""
+
+
 def resolve(module: Any, dotted: str) -> Any:
     """The attribute at the dotted path *dotted* under *module*."""
     target = module
@@ -119,9 +123,9 @@ def shape(function: Any) -> list[tuple[str, Any, Any]]:
 def test_public_callables_take_the_stdlibs_parameters(dotted: str) -> None:
     ours = shape(resolve(executor_impl, dotted))
     theirs = shape(resolve(concurrent.futures, dotted))
-    if dotted == "ProcessPoolExecutor.__init__" and "max_tasks_per_child" not in {
-        name for name, _, _ in theirs
-    }:
-        # Feature probe: the stdlib gained max_tasks_per_child in 3.11; ours has it everywhere.
-        ours = [p for p in ours if p[0] != "max_tasks_per_child"]
+    # Feature probe: parameters the stdlib gained later (max_tasks_per_child in 3.11,
+    # map's buffersize in 3.14) and ours has everywhere.
+    later = LATER_PARAMETERS.get(dotted.rpartition(".")[2], ())
+    theirs_names = {name for name, _, _ in theirs}
+    ours = [p for p in ours if p[0] not in later or p[0] in theirs_names]
     assert ours == theirs
