@@ -475,7 +475,9 @@ class BufferedMapResults(RuleBasedStateMachine):
         if length:
             raising = data.draw(st.sets(st.sampled_from(range(length)), max_size=2))
         errors = {p: _tasks.SpecError(label, p) for p in raising}
-        source = CountedInput([_tasks.MapCall(p, error=errors.get(p)) for p in range(length)], endless)
+        source = CountedInput(
+            [_tasks.MapCall(p, error=errors.get(p)) for p in range(length)], endless
+        )
         results = self.map_(
             _tasks.map_call, source, timeout=BOUND, chunksize=chunksize, buffersize=buffersize
         )
@@ -513,13 +515,16 @@ class BufferedMapResults(RuleBasedStateMachine):
 
     def _take(self, m: BufferedMapModel) -> bool:
         p, k = m.position, min(m.errors, default=None)
+        raised: _tasks.SpecError | None = None
         try:
             value = next(m.results, END)
         except _tasks.SpecError as error:
-            assert k is not None, f"{m.label}: {error!r} raised, but no call fails"
+            raised = error
+        if raised is not None:
+            assert k is not None, f"{m.label}: {raised!r} raised, but no call fails"
             earliest = k - k % m.chunk
-            assert earliest <= p <= k, f"{m.label}: {error!r} raised at {p}; it is due at {k}"
-            assert error.args == m.errors[k].args, f"{m.label}: {error!r}, not call {k}'s"
+            assert earliest <= p <= k, f"{m.label}: {raised!r} raised at {p}; it is due at {k}"
+            assert raised.args == m.errors[k].args, f"{m.label}: {raised!r}, not call {k}'s"
             assert next(m.results, END) is END, f"{m.label}: results after the exception"
             return False
         if value is END:

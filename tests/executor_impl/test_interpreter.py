@@ -22,8 +22,10 @@ def test_executor_impl_has_no_interpreter_pool_and_its_error_says_why() -> None:
 
 
 def test_an_unknown_name_still_raises_the_plain_attribute_error() -> None:
-    with pytest.raises(AttributeError, match=r"^module 'executor_impl' has no attribute 'nothing'$"):
-        executor_impl.nothing  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(
+        AttributeError, match=r"^module 'executor_impl' has no attribute 'nothing'$"
+    ):
+        executor_impl.nothing  # noqa: B018
 
 
 def test_where_the_stdlib_has_no_interpreter_pool_its_probe_agrees() -> None:

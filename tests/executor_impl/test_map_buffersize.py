@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ._helpers import SHORT_TIMEOUT, FuturesAPI, wait_for
-from ._process_helpers import ProcessPools
 from ._process_tasks import identity
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from concurrent.futures import Executor
+
+    from ._process_helpers import ProcessPools
 
 
 def skip_without_buffersize(pool: Executor) -> None:
@@ -78,7 +79,7 @@ def test_an_endless_input_through_a_thread_pool_yields_in_order_with_at_most_buf
                 f"{len(recorder.reads)} items read after {taken} results with "
                 f"buffersize={buffersize}"
             )
-        results.close()
+        results.close()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("buffersize", [1, 3])
@@ -100,7 +101,7 @@ def test_executor_impl_submits_the_next_call_only_once_a_result_was_taken(
         for n in range(30):
             releases[n].set()
             assert next(results) == n * n
-        results.close()
+        results.close()  # type: ignore[attr-defined]
         for release in releases:
             release.set()
     # Item n is read to submit a call: by then the calls of the results already taken
@@ -133,7 +134,7 @@ def test_an_endless_input_through_a_process_pool_yields_in_order_with_at_most_bu
             f"{len(reads)} items read after {taken} results with buffersize={buffersize}, "
             f"chunksize={chunksize}"
         )
-    results.close()
+    results.close()  # type: ignore[attr-defined]
 
 
 def test_a_buffered_map_reads_no_more_than_the_buffer_before_the_first_result(

@@ -152,7 +152,9 @@ class RefillsTwice(concurrent.futures.ThreadPoolExecutor):
         if buffersize < 1:
             raise ValueError("buffersize must be None or > 0")
         items = zip(*iterables)
-        fs = collections.deque(self.submit(fn, *args) for args in itertools.islice(items, buffersize))
+        fs = collections.deque(
+            self.submit(fn, *args) for args in itertools.islice(items, buffersize)
+        )
 
         def results() -> Iterator[Any]:
             try:
@@ -181,7 +183,9 @@ class BufferWithoutChecks(concurrent.futures.ThreadPoolExecutor):
         if buffersize is None:
             return super().map(fn, *iterables, timeout=timeout)
         items = zip(*iterables)
-        fs = collections.deque(self.submit(fn, *args) for args in itertools.islice(items, buffersize))
+        fs = collections.deque(
+            self.submit(fn, *args) for args in itertools.islice(items, buffersize)
+        )
 
         def results() -> Iterator[Any]:
             try:
