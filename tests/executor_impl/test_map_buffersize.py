@@ -18,7 +18,7 @@ import gc
 import itertools
 import math
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -32,10 +32,15 @@ if TYPE_CHECKING:
     from ._process_helpers import ProcessPools
 
 
+def buffered(pool: Executor) -> Any:
+    """``pool.map``, typed loosely: typeshed's ``map()`` has no buffersize before 3.14."""
+    return pool.map
+
+
 def skip_without_buffersize(pool: Executor) -> None:
     """Skip the test if *pool*'s map() does not take ``buffersize`` (probed by trying it)."""
     try:
-        pool.map(str, [], buffersize=1)  # type: ignore[call-arg,unused-ignore]
+        buffered(pool)(str, [], buffersize=1)
     except TypeError as exc:
         pytest.skip(f"capability absent: map() takes no buffersize ({exc})")
 
@@ -65,13 +70,13 @@ class Recorder:
 
 
 @pytest.mark.parametrize("buffersize", [1, 3])
-def test_an_endless_input_through_a_thread_pool_yields_in_order_with_at_most_buffersize_outstanding(
+def test_an_endless_input_through_a_thread_pool_yields_in_order_within_buffersize(
     cf: FuturesAPI, buffersize: int
 ) -> None:
     recorder = Recorder()
     with cf.ThreadPoolExecutor(max_workers=4) as pool:
         skip_without_buffersize(pool)
-        results = pool.map(recorder.square, recorder.endless(), buffersize=buffersize)  # type: ignore[call-arg,unused-ignore]
+        results = buffered(pool)(recorder.square, recorder.endless(), buffersize=buffersize)
         assert len(recorder.reads) == buffersize, "map() read more than the first buffer"
         for taken in range(1, 40):
             assert next(results) == (taken - 1) ** 2
@@ -79,7 +84,7 @@ def test_an_endless_input_through_a_thread_pool_yields_in_order_with_at_most_buf
                 f"{len(recorder.reads)} items read after {taken} results with "
                 f"buffersize={buffersize}"
             )
-        results.close()  # type: ignore[attr-defined]
+        results.close()
 
 
 @pytest.mark.parametrize("buffersize", [1, 3])
@@ -97,11 +102,11 @@ def test_executor_impl_submits_the_next_call_only_once_a_result_was_taken(
         return recorder.square(n)
 
     with impl.ThreadPoolExecutor(max_workers=4) as pool:
-        results = pool.map(gated_square, recorder.endless(), buffersize=buffersize)  # type: ignore[call-arg,unused-ignore]
+        results = buffered(pool)(gated_square, recorder.endless(), buffersize=buffersize)
         for n in range(30):
             releases[n].set()
             assert next(results) == n * n
-        results.close()  # type: ignore[attr-defined]
+        results.close()
         for release in releases:
             release.set()
     # Item n is read to submit a call: by then the calls of the results already taken
@@ -111,7 +116,7 @@ def test_executor_impl_submits_the_next_call_only_once_a_result_was_taken(
 
 
 @pytest.mark.parametrize(("buffersize", "chunksize"), [(1, 1), (2, 1), (2, 3)])
-def test_an_endless_input_through_a_process_pool_yields_in_order_with_at_most_buffersize_chunks_outstanding(
+def test_an_endless_input_through_a_process_pool_yields_in_order_within_buffersize_chunks(
     cf: FuturesAPI, process_pools: ProcessPools, buffersize: int, chunksize: int
 ) -> None:
     pool = process_pools.make(cf)
@@ -123,7 +128,7 @@ def test_an_endless_input_through_a_process_pool_yields_in_order_with_at_most_bu
             reads.append(n)
             yield n
 
-    results = pool.map(identity, endless(), chunksize=chunksize, buffersize=buffersize)  # type: ignore[call-arg,unused-ignore]
+    results = buffered(pool)(identity, endless(), chunksize=chunksize, buffersize=buffersize)
     bound = buffersize * chunksize
     assert len(reads) <= bound, f"map() read {len(reads)} items, more than {bound}"
     for taken in range(1, 25):
@@ -134,7 +139,7 @@ def test_an_endless_input_through_a_process_pool_yields_in_order_with_at_most_bu
             f"{len(reads)} items read after {taken} results with buffersize={buffersize}, "
             f"chunksize={chunksize}"
         )
-    results.close()  # type: ignore[attr-defined]
+    results.close()
 
 
 def test_a_buffered_map_reads_no_more_than_the_buffer_before_the_first_result(
@@ -143,7 +148,7 @@ def test_a_buffered_map_reads_no_more_than_the_buffer_before_the_first_result(
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         skip_without_buffersize(pool)
         items = iter(range(10))
-        results = pool.map(str, items, buffersize=3)  # type: ignore[call-arg,unused-ignore]
+        results = buffered(pool)(str, items, buffersize=3)
         assert next(items) == 3, "map() should have read exactly buffersize items"
         assert list(results) == ["0", "1", "2", "4", "5", "6", "7", "8", "9"]
 
@@ -154,9 +159,9 @@ def test_a_buffered_map_of_finite_inputs_equals_the_builtin_map(
 ) -> None:
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         skip_without_buffersize(pool)
-        assert list(pool.map(pow, range(4), [2, 3], buffersize=buffersize)) == [0, 1]  # type: ignore[call-arg,unused-ignore]
-        assert list(pool.map(str, [], buffersize=buffersize)) == []  # type: ignore[call-arg,unused-ignore]
-        assert list(pool.map(str, buffersize=buffersize)) == []  # type: ignore[call-arg,unused-ignore]
+        assert list(buffered(pool)(pow, range(4), [2, 3], buffersize=buffersize)) == [0, 1]
+        assert list(buffered(pool)(str, [], buffersize=buffersize)) == []
+        assert list(buffered(pool)(str, buffersize=buffersize)) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +192,7 @@ def test_a_bad_buffersize_raises_before_anything_is_read_or_submitted(
         skip_without_buffersize(pool)
         items = iter(range(3))
         with pytest.raises(error, match=message):
-            pool.map(str, items, buffersize=buffersize)  # type: ignore[call-arg,arg-type,unused-ignore]
+            buffered(pool)(str, items, buffersize=buffersize)
         assert next(items) == 0, "map() read its input although the buffersize was bad"
 
 
@@ -197,7 +202,7 @@ def test_the_process_pool_checks_chunksize_before_buffersize(
     pool = process_pools.make(cf)
     skip_without_buffersize(pool)
     with pytest.raises(ValueError, match=r"^chunksize must be >= 1\.$"):
-        pool.map(str, range(3), chunksize=0, buffersize=0)  # type: ignore[call-arg,unused-ignore]
+        buffered(pool)(str, range(3), chunksize=0, buffersize=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,12 +227,12 @@ def test_leaving_a_buffered_map_early_cancels_the_buffered_calls_and_reads_no_fu
     items = iter(range(100))
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         skip_without_buffersize(pool)
-        held = [pool.map(task, items, buffersize=3)]  # type: ignore[call-arg,unused-ignore]
+        held = [buffered(pool)(task, items, buffersize=3)]
         assert next(held[0]) == 0
         wait_for(running, "call 1 to start")
         # Call 1 runs; calls 2 and 3 wait in the buffer behind it.
         if leave == "close":
-            held[0].close()  # type: ignore[attr-defined]
+            held[0].close()
         else:
             held.clear()
             gc.collect()
@@ -250,7 +255,7 @@ def test_a_buffered_map_times_out_from_the_call_to_map_and_cancels_the_buffer(
     items = iter(range(100))
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         skip_without_buffersize(pool)
-        results = pool.map(task, items, timeout=SHORT_TIMEOUT, buffersize=2)  # type: ignore[call-arg,unused-ignore]
+        results = buffered(pool)(task, items, timeout=SHORT_TIMEOUT, buffersize=2)
         with pytest.raises(cf.TimeoutError):
             next(results)
         release.set()
@@ -265,9 +270,9 @@ def test_closing_a_buffered_process_map_reads_no_further(
     pool = process_pools.make(cf, max_workers=1)
     skip_without_buffersize(pool)
     items = iter(range(100))
-    results = pool.map(identity, items, chunksize=chunksize, buffersize=2)  # type: ignore[call-arg,unused-ignore]
+    results = buffered(pool)(identity, items, chunksize=chunksize, buffersize=2)
     assert next(results) == 0
-    results.close()  # type: ignore[attr-defined]
+    results.close()
     pool.shutdown(wait=True)
     # The first chunk was taken and one more submitted in its place: three chunks read.
     assert next(items) == 3 * chunksize, "the input was read after the iterator was closed"
