@@ -1,5 +1,5 @@
-"""The linearizability checker (``pytest_futures_plugin/linearizability.py``), the section
-runner (``sections.py``) and the parallel section spec (``specs/test_linearizability.py``).
+"""The linearizability checker (``pytest_futures_plugin/linearizability/_checker.py``), the
+section runner (``_sections.py``) and the parallel section spec (``specs/test_linearizability.py``).
 
 The checker accepts hand-written linearizable histories and rejects, explaining why, those that
 are not; its sequential model agrees with the stdlib's Future and executor_impl's, call by call;

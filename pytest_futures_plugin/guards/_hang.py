@@ -56,7 +56,7 @@ from ._leaks import (
     is_shut_down,
     unclosed_executors,
 )
-from ._thread_dump import describe_threads, release_waiters
+from .._thread_dump import describe_threads, release_waiters
 
 if TYPE_CHECKING:
     from types import FrameType, TracebackType

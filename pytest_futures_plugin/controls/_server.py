@@ -1,6 +1,6 @@
 """The control server: it owns the state of every control created in its process.
 
-A control (a gate, latch or recorder of ``controls.py``) used in the process that created it
+A control (a gate, latch or recorder of ``_controls.py``) used in the process that created it
 works on its ``State`` directly, under the state's condition variable. Used in any other
 process (a worker started by fork, spawn or forkserver, a loky worker that cloudpickled it),
 it sends requests to the server of the creating process over an AF_UNIX socket::
@@ -9,7 +9,7 @@ it sends requests to the server of the creating process over an AF_UNIX socket::
                                         operation to its state at once, or parks a wait
                      <--reply frame---  until it is satisfied, closed, or past its deadline
 
-The frames and the client side are in ``_control_wire``. Pickle is safe enough here: the
+The frames and the client side are in ``_wire``. Pickle is safe enough here: the
 socket lies in a private directory (``tempfile.mkdtemp``, mode 0700), so only this user's
 processes can connect.
 
@@ -38,7 +38,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from ._control_wire import (
+from ._wire import (
     HEADER,
     MAX_FRAME,
     PICKLE_PROTOCOL,
@@ -58,7 +58,7 @@ def _new_condition() -> Any:
     """A condition variable for a control's state: a controlled one when a managed thread of
     the deterministic scheduler creates it (its tasks then wait under the scheduler, in
     virtual time), a real one otherwise."""
-    from . import scheduler
+    from .. import scheduler
 
     if scheduler.manages_current_thread():
         return scheduler.Condition(scheduler.Lock())

@@ -22,7 +22,7 @@ import threading
 from concurrent import futures as _futures
 from typing import TYPE_CHECKING, Any, Callable
 
-from .linearizability import Call, Operation, Outcome, PlantedError, format_history
+from ._checker import Call, Operation, Outcome, PlantedError, format_history
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

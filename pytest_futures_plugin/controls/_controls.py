@@ -14,7 +14,7 @@ pools that cloudpickle their calls (loky)::
 
 In the process that created it a control works on its state directly (a condition
 variable); anywhere else it asks the control server of the creating process (see
-``_control_server``), which starts with the first control created in a process. Nothing
+``_server``), which starts with the first control created in a process. Nothing
 here sleeps or polls: every wait is woken by the change it waits for, and every wait is
 bounded (``DEFAULT_TIMEOUT`` unless told otherwise), failing with a ``ControlTimeout`` that
 names the control, what was awaited and how far it got.
@@ -33,7 +33,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
-from ._control_server import (
+from ._server import (
     SERVER_THREAD_NAME,
     ControlServer,
     State,
@@ -41,7 +41,7 @@ from ._control_server import (
     local_state,
     register_kind,
 )
-from ._control_wire import REPLY_GRACE, ControlClosed, ControlError, request
+from ._wire import REPLY_GRACE, ControlClosed, ControlError, request
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -1,6 +1,6 @@
 """The wire between a control and the server that owns it: frames, errors, the client side.
 
-A process that uses a control it did not create (see ``_control_server``) sends each
+A process that uses a control it did not create (see ``_server``) sends each
 operation as one request frame and blocks until the reply frame: a 4-byte big-endian length
 (``HEADER``) and a pickle. A request is ``(kind, id, op, args, timeout)``, where *timeout* is
 None for an operation that answers at once and the wait's bound otherwise; a reply is
@@ -46,7 +46,7 @@ class ControlClosed(ControlError):
     """The control, or the server that owns it, was closed (at the end of its test)."""
 
 
-# Defined here, below controls.py, which re-exports them: users import them from there, and
+# Defined here, below _controls.py and the package, which re-export them: users import them from there, and
 # tracebacks (and pickles) should name that module.
 ControlError.__module__ = ControlClosed.__module__ = "pytest_futures_plugin.controls"
 
