@@ -1,4 +1,5 @@
 """The executable specification: Hypothesis state machines, one module per contract area.
 
-Planned; run them with ``pytest specs --executor=...`` once they exist.
+Run it with ``pytest specs --executor=...`` in this repository, or from any project with
+``pytest --futures-specs --executor=...`` (it ships as ``pytest_futures_plugin.specs``).
 """
