@@ -51,6 +51,9 @@ ENTRY_POINT_GROUP = "pytest_futures.backends"
 DEFAULT = "thread"
 """The backend used when ``--executor`` is not given."""
 
+DEFAULT_MAX_WORKERS = 2
+"""``max_workers`` of an :class:`ExecutorFactory`'s executors unless the caller says."""
+
 PROBE_TIMEOUT = 60.0
 """Seconds a capability probe may take (starting a process pool on a loaded machine)."""
 
@@ -433,3 +436,32 @@ def lookup(name: str) -> Backend:
     if len(found) != 1:
         raise _usage(name, "expected the name of one backend")
     return found[0]
+
+
+# --------------------------------------------------------------------------- executors
+
+
+class ExecutorFactory:
+    """Makes executors of one backend for one test, and shuts every one of them down at the
+    end of the test (cancelling what has not started, where ``shutdown`` can)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.executors: list[Executor] = []
+
+    def __call__(self, **kwargs: Any) -> Executor:
+        """A fresh executor: the backend's factory called with *kwargs*
+        (``max_workers`` defaults to 2)."""
+        kwargs.setdefault("max_workers", DEFAULT_MAX_WORKERS)
+        executor = self.backend.make(**kwargs)
+        self.executors.append(executor)
+        return executor
+
+    def close(self) -> None:
+        """Shut every executor down, waiting for its workers."""
+        while self.executors:
+            executor = self.executors.pop()
+            try:
+                executor.shutdown(wait=True, cancel_futures=True)
+            except TypeError:  # a backend whose shutdown has no cancel_futures
+                executor.shutdown(wait=True)

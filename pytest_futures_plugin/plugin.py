@@ -28,6 +28,7 @@ import pytest
 
 from . import backends as _backends
 from . import report as _report
+from .backends import DEFAULT_MAX_WORKERS, ExecutorFactory
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -40,9 +41,6 @@ if TYPE_CHECKING:
     from .scheduler import Scheduler
 
 _DISTRIBUTION = "pytest-futures"
-
-DEFAULT_MAX_WORKERS = 2
-"""``max_workers`` of the ``executor`` fixture unless the ``futures_executor`` marker says."""
 
 DEFAULT_HANG_TIMEOUT = 120.0
 """Seconds a phase of an executor test may take before the hang guard fails it: generous,
@@ -206,7 +204,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "futures_executor(**kwargs): keyword arguments of the executor the `executor` "
-        "fixture makes (default max_workers=2).",
+        f"fixture makes (default max_workers={DEFAULT_MAX_WORKERS}).",
     )
     config.addinivalue_line(
         "markers",
@@ -395,32 +393,6 @@ def futures_api(futures_backend: Backend) -> FuturesAPI:
 def futures_seed(request: pytest.FixtureRequest) -> int:
     """This test's seed: derived from --futures-seed and the test id."""
     return derive_seed(request.config.stash[_SETTINGS].seed, request.node.nodeid)
-
-
-class ExecutorFactory:
-    """Makes executors of one backend for one test, and shuts every one of them down at the
-    end of the test (cancelling what has not started, where ``shutdown`` can)."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.executors: list[Executor] = []
-
-    def __call__(self, **kwargs: Any) -> Executor:
-        """A fresh executor: the backend's factory called with *kwargs*
-        (``max_workers`` defaults to 2)."""
-        kwargs.setdefault("max_workers", DEFAULT_MAX_WORKERS)
-        executor = self.backend.make(**kwargs)
-        self.executors.append(executor)
-        return executor
-
-    def close(self) -> None:
-        """Shut every executor down, waiting for its workers."""
-        while self.executors:
-            executor = self.executors.pop()
-            try:
-                executor.shutdown(wait=True, cancel_futures=True)
-            except TypeError:  # a backend whose shutdown has no cancel_futures
-                executor.shutdown(wait=True)
 
 
 @pytest.fixture
