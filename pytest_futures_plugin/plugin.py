@@ -19,7 +19,6 @@ import importlib
 import os
 import random
 import shlex
-import sys
 import types
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 from . import backends as _backends
+from . import deterministic as _deterministic
 from . import report as _report
 from .backends import DEFAULT_MAX_WORKERS, ExecutorFactory
 
@@ -311,26 +311,6 @@ def futures_backend(request: pytest.FixtureRequest, executor_backend: str) -> Ba
     return backend
 
 
-_POLICIES = ("random", "pct", "fifo")
-
-
-def _policy(spec: object, seed: int) -> Any:
-    from . import scheduler as _scheduler
-
-    if isinstance(spec, _scheduler.Policy):
-        return spec
-    if spec == "random":
-        return _scheduler.RandomPolicy(seed)
-    if spec == "pct":
-        return _scheduler.PCT(seed)
-    if spec == "fifo":
-        return _scheduler.FIFO()
-    raise pytest.UsageError(
-        f"futures_scheduler(policy={spec!r}): expected one of {', '.join(_POLICIES)} or a "
-        "pytest_futures_plugin.scheduler.Policy"
-    )
-
-
 @pytest.fixture
 def scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Scheduler]:
     """The deterministic scheduler, running this test from here to its teardown: threads
@@ -341,8 +321,12 @@ def scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Sch
 
     marker = request.node.get_closest_marker("futures_scheduler")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    policy = _policy(options.pop("policy", "random"), futures_seed)
-    modules = [*_task_modules(request.module), *options.pop("modules", ())]
+    spec = options.pop("policy", "random")
+    try:
+        policy = _deterministic.policy_named(spec, futures_seed)
+    except ValueError as error:
+        raise pytest.UsageError(f"futures_scheduler(policy={spec!r}): {error}") from None
+    modules = [*_deterministic.task_modules(request.module), *options.pop("modules", ())]
     try:
         sched = Scheduler(policy, modules=modules, **options)
     except TypeError as error:
@@ -356,22 +340,6 @@ def scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Sch
             + "\n  ".join(sched.leftovers),
             pytrace=False,
         )
-
-
-TASK_HELPERS = ("pytest_futures_plugin.tasks", "pytest_futures_plugin.faults")
-
-
-def _task_modules(module: types.ModuleType) -> list[str]:
-    """The modules a test's tasks come from: the test module, the modules of its package
-    imported so far (a ``_tasks.py``, the specs' ``_harness``), and our task helpers."""
-    name = module.__name__
-    package = name.rpartition(".")[0]
-    siblings = (
-        sorted(m for m in list(sys.modules) if m.startswith(f"{package}.") and m != name)
-        if package
-        else []
-    )
-    return [name, *siblings, *TASK_HELPERS]
 
 
 @pytest.fixture
@@ -436,19 +404,8 @@ def pytest_runtest_makereport(
         report.sections.append(("pytest-futures replay", replay_command(item)))
     sched = item.stash.get(_SCHEDULER, None)
     if report.failed and sched is not None and report.when == "call":
-        report.sections.append(("pytest-futures schedule", _describe_schedule(sched)))
+        report.sections.append(("pytest-futures schedule", _deterministic.describe_schedule(sched)))
     return report
-
-
-def _describe_schedule(sched: Scheduler) -> str:
-    stats = ", ".join(f"{key} {value}" for key, value in sched.stats().items())
-    names = ", ".join(f"{t.tid_name}={t.name!r}" for t in sched.threads)
-    script = " ".join(sched.schedule[:200]) + (" ..." if len(sched.schedule) > 200 else "")
-    return (
-        f"{stats}\nthreads: {names}\n"
-        f"decisions (Scripted(...) replays them): {script}\n"
-        f"the last scheduling points:\n{sched.format_trace(25)}"
-    )
 
 
 _OUR_FIXTURES = frozenset({"executor_backend", "futures_seed", "scheduler"})
