@@ -396,46 +396,43 @@ def _takes_arguments(function: Callable[..., Any]) -> bool:
 def resolve(values: Iterable[str]) -> list[Backend]:
     """The backends that *values* select, in order and without repeats.
 
-    Each value is one ``--executor`` argument: a comma-separated list of names. Raises
+    Each value is one ``--executor`` argument: a comma-separated list of names, each looked up
+    with :func:`lookup` (so the same name always gives the same :class:`Backend`). Raises
     :class:`BackendError` naming the bad value and the valid ones.
     """
-    builtins = _builtins()
-    entry_points: dict[str, metadata.EntryPoint] | None = None
     selected: dict[str, Backend] = {}
     for value in values:
-        names = [name.strip() for name in value.split(",")]
-        for name in names:
+        for name in (name.strip() for name in value.split(",")):
             if not name:
                 raise _usage(value, "empty backend name")
-            if name == "all":
-                for builtin in BUILTIN_NAMES:
-                    selected.setdefault(builtin, builtins[builtin])
-                continue
-            if name in selected:
-                continue
-            if name in builtins:
-                selected[name] = builtins[name]
-                continue
-            if entry_points is None:
-                entry_points = _entry_points()
-            if name in entry_points:
-                selected[name] = _from_entry_point(name, entry_points[name])
-            elif name.startswith(f"{DETERMINISTIC}:"):
-                inner = name.partition(":")[2]
-                selected[name] = _deterministic(name, _from_import(inner))
-            elif ":" in name:
-                selected[name] = _from_import(name)
-            else:
-                raise _usage(name, f"unknown backend {name!r}")
+            for one in BUILTIN_NAMES if name == "all" else (name,):
+                if one not in selected:
+                    selected[one] = lookup(one)
     return list(selected.values())
 
 
+@functools.lru_cache(maxsize=None)
 def lookup(name: str) -> Backend:
-    """The one backend called *name* (as :func:`resolve` would select it)."""
-    found = resolve([name])
-    if len(found) != 1:
+    """The one backend called *name* (a built-in, an entry point, ``MODULE:ATTR`` or
+    ``deterministic:MODULE:ATTR``).
+
+    Memoised: a name gives the same :class:`Backend` for the life of the process, so its
+    capabilities are probed once however many tests ask. Raises :class:`BackendError` naming
+    *name* and the valid values (``all`` and lists are not one backend: see :func:`resolve`).
+    """
+    if not name or name == "all" or "," in name:
         raise _usage(name, "expected the name of one backend")
-    return found[0]
+    builtins = _builtins()
+    if name in builtins:
+        return builtins[name]
+    entry_points = _entry_points()
+    if name in entry_points:
+        return _from_entry_point(name, entry_points[name])
+    if name.startswith(f"{DETERMINISTIC}:"):
+        return _deterministic(name, _from_import(name.partition(":")[2]))
+    if ":" in name:
+        return _from_import(name)
+    raise _usage(name, f"unknown backend {name!r}")
 
 
 # --------------------------------------------------------------------------- executors
