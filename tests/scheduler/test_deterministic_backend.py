@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.plugin.test_plugin_guards import DEADLOCKS
+from tests.adapter.test_guards import DEADLOCKS
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

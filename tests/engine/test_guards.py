@@ -1,4 +1,4 @@
-"""The hang guard and leak check engines (pytest_futures_plugin/guards.py), used directly.
+"""The hang guard and leak check engines (pytest_futures_plugin/guards/), used directly.
 
 A guarded block that runs past its bound fails with ``FuturesHangError``, whose message names
 every thread, its stack, and what it waits on; a leak check names the threads and child

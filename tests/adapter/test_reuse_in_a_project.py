@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-"""The root of this checkout: tests/plugin/this_file -> the directory holding pyproject.toml."""
+"""The root of this checkout: tests/adapter/this_file -> the directory holding pyproject.toml."""
 
 INSTALL_TIMEOUT = 900.0
 """Seconds pip may take to create, download and install (a slow index is not a failure)."""

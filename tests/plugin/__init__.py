@@ -1,1 +1,0 @@
-"""Tests of pytest_futures_plugin: engine modules directly, the pytest adapter black-box."""
