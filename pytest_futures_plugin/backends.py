@@ -411,7 +411,7 @@ def resolve(values: Iterable[str]) -> list[Backend]:
     return list(selected.values())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lookup(name: str) -> Backend:
     """The one backend called *name* (a built-in, an entry point, ``MODULE:ATTR`` or
     ``deterministic:MODULE:ATTR``).

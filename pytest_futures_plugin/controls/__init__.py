@@ -8,7 +8,8 @@ library only: no pytest, no hypothesis.
 
 from __future__ import annotations
 
-from .. import _adopt
+from pytest_futures_plugin import _adopt
+
 from ._controls import (
     DEFAULT_TIMEOUT,
     SERVER_THREAD_NAME,

@@ -58,7 +58,7 @@ def _new_condition() -> Any:
     """A condition variable for a control's state: a controlled one when a managed thread of
     the deterministic scheduler creates it (its tasks then wait under the scheduler, in
     virtual time), a real one otherwise."""
-    from .. import scheduler
+    from pytest_futures_plugin import scheduler
 
     if scheduler.manages_current_thread():
         return scheduler.Condition(scheduler.Lock())

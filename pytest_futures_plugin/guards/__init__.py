@@ -8,7 +8,8 @@ hypothesis; plain unittest or Hypothesis code may use them as the pytest adapter
 
 from __future__ import annotations
 
-from .. import _adopt
+from pytest_futures_plugin import _adopt
+
 from ._hang import HANG_SIGNAL, FuturesHangError, HangGuard, describe_threads, release_waiters
 from ._leaks import (
     SERVICE_PROCESS_MARKERS,

@@ -48,6 +48,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from pytest_futures_plugin._thread_dump import describe_threads, release_waiters
+
 from ._leaks import (
     SERVICE_PROCESS_MARKERS,
     SERVICE_THREAD_PREFIXES,
@@ -56,7 +58,6 @@ from ._leaks import (
     is_shut_down,
     unclosed_executors,
 )
-from .._thread_dump import describe_threads, release_waiters
 
 if TYPE_CHECKING:
     from types import FrameType, TracebackType

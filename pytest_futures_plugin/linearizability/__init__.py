@@ -8,7 +8,8 @@ future, its table, the backtracking :func:`check` and the explanation of a failu
 
 from __future__ import annotations
 
-from .. import _adopt
+from pytest_futures_plugin import _adopt
+
 from ._checker import (
     CALLS,
     Call,
