@@ -203,7 +203,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SETTINGS] = settings
     config.addinivalue_line(
         "markers",
-        "futures_executor(**kwargs): keyword arguments of the executor the `executor` "
+        "futures_executor(**kwargs): keyword arguments of the executor the `futures_executor` "
         f"fixture makes (default max_workers={DEFAULT_MAX_WORKERS}).",
     )
     config.addinivalue_line(
@@ -223,7 +223,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "futures_scheduler(policy='random', modules=(), max_steps=200000, autojump=True, "
-        "uncontrolled_timeout=10.0): how the `scheduler` fixture runs this test: the policy "
+        "uncontrolled_timeout=10.0): how the `futures_scheduler` fixture runs this test: the policy "
         "('random', 'pct', 'fifo' or a pytest_futures_plugin.scheduler.Policy) and the modules "
         "it controls besides the test's own.",
     )
@@ -306,13 +306,14 @@ def futures_backend(request: pytest.FixtureRequest, executor_backend: str) -> Ba
                 f"--executor={backend.name}: its tasks run in other processes; the "
                 "deterministic scheduler controls the threads of this process only"
             )
-        scheduler: Scheduler = request.getfixturevalue("scheduler")
+        # By our own name: a project may have a fixture of its own called ``scheduler``.
+        scheduler: Scheduler = request.getfixturevalue("futures_scheduler")
         scheduler.control(*backend.controlled)
     return backend
 
 
 @pytest.fixture
-def scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Scheduler]:
+def futures_scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Scheduler]:
     """The deterministic scheduler, running this test from here to its teardown: threads
     started through controlled modules run one at a time, ``time.sleep``/``monotonic`` are
     virtual, a deadlock raises ``DeadlockError`` with the wait-for graph. Seeded by
@@ -343,9 +344,21 @@ def scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iterator[Sch
 
 
 @pytest.fixture
-def virtual_clock(scheduler: Scheduler) -> VirtualClock:
+def futures_clock(futures_scheduler: Scheduler) -> VirtualClock:
     """The scheduler's virtual clock: ``now()``, ``advance(seconds)``, ``autojump``."""
-    return scheduler.clock
+    return futures_scheduler.clock
+
+
+@pytest.fixture
+def scheduler(futures_scheduler: Scheduler) -> Scheduler:
+    """Alias of ``futures_scheduler`` (a project's own ``scheduler`` fixture replaces it)."""
+    return futures_scheduler
+
+
+@pytest.fixture
+def virtual_clock(futures_clock: VirtualClock) -> VirtualClock:
+    """Alias of ``futures_clock`` (a project's own ``virtual_clock`` fixture replaces it)."""
+    return futures_clock
 
 
 _SCHEDULER: pytest.StashKey[Scheduler] = pytest.StashKey()
@@ -373,7 +386,7 @@ def futures_controls() -> Iterator[Controls]:
 
 
 @pytest.fixture
-def executor_factory(
+def futures_executor_factory(
     futures_backend: Backend, futures_controls: Controls
 ) -> Iterator[Callable[..., Executor]]:
     """Makes executors of the backend under test, ``factory(**kwargs)``; all shut down after."""
@@ -385,11 +398,28 @@ def executor_factory(
 
 
 @pytest.fixture
-def executor(request: pytest.FixtureRequest, executor_factory: Callable[..., Executor]) -> Executor:
-    """A fresh executor of the backend under test, shut down after the test."""
+def futures_executor(
+    request: pytest.FixtureRequest, futures_executor_factory: Callable[..., Executor]
+) -> Executor:
+    """A fresh executor of the backend under test (keyword arguments from the
+    ``futures_executor`` marker), shut down after the test."""
     marker = request.node.get_closest_marker("futures_executor")
     kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    return executor_factory(**kwargs)
+    return futures_executor_factory(**kwargs)
+
+
+@pytest.fixture
+def executor_factory(
+    futures_executor_factory: Callable[..., Executor],
+) -> Callable[..., Executor]:
+    """Alias of ``futures_executor_factory`` (a project's own fixture of this name wins)."""
+    return futures_executor_factory
+
+
+@pytest.fixture
+def executor(futures_executor: Executor) -> Executor:
+    """Alias of ``futures_executor`` (a project's own ``executor`` fixture replaces it)."""
+    return futures_executor
 
 
 # --------------------------------------------------------------------------- replay
@@ -408,7 +438,7 @@ def pytest_runtest_makereport(
     return report
 
 
-_OUR_FIXTURES = frozenset({"executor_backend", "futures_seed", "scheduler"})
+_OUR_FIXTURES = frozenset({"executor_backend", "futures_seed", "futures_scheduler"})
 
 
 def _is_ours(item: pytest.Item) -> bool:

@@ -1,0 +1,93 @@
+"""The plugin's fixtures have names that cannot collide: a project's own fixtures called
+``scheduler``, ``executor``, ``executor_factory`` or ``virtual_clock`` win in that project, and
+the plugin, which only ever asks for its ``futures_``-prefixed fixtures, keeps working."""
+
+from __future__ import annotations
+
+import pytest
+
+PROJECT_FIXTURES = """
+    import pytest
+
+    @pytest.fixture
+    def scheduler():
+        return "the project's own job scheduler"
+
+    @pytest.fixture
+    def executor():
+        return "the project's own executor"
+
+    @pytest.fixture
+    def executor_factory():
+        return "the project's own executor factory"
+
+    @pytest.fixture
+    def virtual_clock():
+        return "the project's own clock"
+"""
+
+USES_BOTH = """
+    def test_own_fixtures_and_ours(
+        scheduler, executor, executor_factory, virtual_clock, futures_executor, futures_api
+    ):
+        assert scheduler == "the project's own job scheduler"
+        assert executor == "the project's own executor"
+        assert executor_factory == "the project's own executor factory"
+        assert virtual_clock == "the project's own clock"
+        future = futures_executor.submit(pow, 2, 10)
+        assert futures_api.wait([future], timeout=30).done == {future}
+        assert future.result() == 1024
+"""
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=240)
+
+
+@pytest.mark.parametrize("backend", ["thread", "deterministic"])
+def test_a_project_with_its_own_scheduler_executor_and_clock_fixtures_works(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    pytester.makeconftest(PROJECT_FIXTURES)
+    pytester.makepyfile(USES_BOTH)
+    result = run(pytester, f"--executor={backend}")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_prefixed_scheduler_and_clock_work_beside_the_projects_own(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(PROJECT_FIXTURES)
+    pytester.makepyfile(
+        """
+        import time
+
+        def test_virtual_time(scheduler, virtual_clock, futures_scheduler, futures_clock):
+            assert scheduler == "the project's own job scheduler"
+            assert virtual_clock == "the project's own clock"
+            started = futures_clock.now()
+            time.sleep(3600)
+            assert futures_clock.now() - started == 3600
+            assert futures_scheduler.clock is futures_clock
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+
+
+def test_the_short_names_are_aliases_of_the_prefixed_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_aliases(scheduler, futures_scheduler, virtual_clock, futures_clock):
+            assert scheduler is futures_scheduler
+            assert virtual_clock is futures_clock
+
+        def test_executor_aliases(
+            executor_factory, futures_executor_factory, executor, futures_executor
+        ):
+            assert executor_factory is futures_executor_factory
+            assert executor is futures_executor
+        """
+    )
+    result = run(pytester, "--executor=thread")
+    result.assert_outcomes(passed=2)
