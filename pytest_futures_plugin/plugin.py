@@ -598,6 +598,20 @@ def _release_if_hung(item: pytest.Item) -> None:
         release_waiters(FuturesHangError(f"released by pytest-futures: {item.nodeid} hung"))
 
 
+def pytest_enter_pdb() -> None:
+    """pytest opened a debugger (``breakpoint()``, ``--pdb``): the hang guards stand down."""
+    from .guards import debugger_entered
+
+    debugger_entered()
+
+
+def pytest_leave_pdb() -> None:
+    """The debugger was left (``continue``): the hang guards count a fresh bound from here."""
+    from .guards import debugger_left
+
+    debugger_left()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     if _guarded(item):

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pytest_futures_plugin._thread_dump import describe_threads, release_waiters
 
+from ._debugger import debugger_attached
 from ._leaks import (
     SERVICE_PROCESS_MARKERS,
     SERVICE_THREAD_PREFIXES,
@@ -79,6 +80,10 @@ __all__ = [
 ]
 
 HANG_SIGNAL: int | None = getattr(signal, "SIGUSR2", None)
+
+DEBUGGER_POLL = 0.1
+"""Seconds between two checks of a guard standing down for a debugger: the debugger may go
+away without telling (an IDE detaching), so the guard looks again."""
 
 
 class FuturesHangError(AssertionError):
@@ -225,8 +230,18 @@ class HangGuard:
             previous(signum, frame)
 
     def _watch(self) -> None:
-        """The watchdog thread: wait for the block to end; on overrun report and interrupt."""
+        """The watchdog thread: wait for the block to end; on overrun report and interrupt.
+
+        While a debugger is attached (:func:`~._debugger.debugger_attached`) it stands down:
+        it checks again every :data:`DEBUGGER_POLL` seconds and, once the debugger is gone,
+        gives the block a fresh bound, so the time spent at a prompt does not count.
+        """
         while not self._stop.wait(self.bound):
+            if debugger_attached(self._target.ident):
+                while debugger_attached(self._target.ident):
+                    if self._stop.wait(DEBUGGER_POLL):
+                        return
+                continue
             if not self._fire():
                 return
 

@@ -121,3 +121,79 @@ def test_an_executor_the_test_made_itself_and_left_open_is_a_leak(
     result = run(pytester)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*leak check*", "*Forgotten*"])
+
+
+SCRIPTED_PDB = """
+    import io
+    import os
+    import pdb
+
+
+    class ScriptedPdb(pdb.Pdb):
+        '''A real pdb whose person types the commands of $SCRIPTED_PDB, one per line.'''
+
+        def __init__(self, **kwargs):
+            commands = os.environ["SCRIPTED_PDB"].replace(";", "\\n") + "\\n"
+            super().__init__(
+                stdin=io.StringIO(commands), stdout=io.StringIO(), nosigint=True, **kwargs
+            )
+"""
+
+READING = "!__import__('threading').Event().wait(2.0)"
+"""A person at the prompt, reading for 2 s (four hang bounds of 0.5 s) before going on."""
+
+
+def test_the_guard_stands_down_while_pytest_has_a_debugger_open(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(scripted_pdb=SCRIPTED_PDB)
+    pytester.makepyfile(
+        """
+        def test_debugged(executor):
+            breakpoint()
+            assert executor.submit(pow, 2, 3).result(timeout=30) == 8
+        """
+    )
+    monkeypatch.setenv("SCRIPTED_PDB", f"{READING};continue")
+    result = run(pytester, "--futures-hang-timeout=0.5", "--pdbcls=scripted_pdb:ScriptedPdb")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*PDB set_trace*", "*PDB continue*"])
+
+
+def test_the_guard_fires_again_once_the_debugger_is_left(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(scripted_pdb=SCRIPTED_PDB)
+    pytester.makepyfile(
+        """
+        import threading
+
+        def test_hangs_after_debugging(executor):
+            breakpoint()
+            threading.Event().wait(60)
+        """
+    )
+    monkeypatch.setenv("SCRIPTED_PDB", "continue")
+    result = run(pytester, "--futures-hang-timeout=0.5", "--pdbcls=scripted_pdb:ScriptedPdb")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PDB continue*", "*FuturesHangError*bound 0.5 s*"])
+
+
+def test_the_guard_stands_down_for_a_debugger_pytest_does_not_know_of(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A debugger started without pytest's help (as an IDE would) is seen by its trace
+    function on the test's frames."""
+    pytester.makepyfile(scripted_pdb=SCRIPTED_PDB)
+    pytester.makepyfile(
+        """
+        from scripted_pdb import ScriptedPdb
+
+        def test_debugged(executor):
+            ScriptedPdb().set_trace()
+            assert executor.submit(pow, 2, 3).result(timeout=30) == 8
+        """
+    )
+    monkeypatch.setenv("SCRIPTED_PDB", f"{READING};continue")
+    result = run(pytester, "--futures-hang-timeout=0.5")
+    result.assert_outcomes(passed=1)

@@ -27,6 +27,9 @@ from pytest_futures_plugin.guards import (
     FuturesHangError,
     HangGuard,
     LeakCheck,
+    debugger_attached,
+    debugger_entered,
+    debugger_left,
     describe_threads,
     is_shut_down,
     unclosed_executors,
@@ -503,6 +506,53 @@ def test_an_executor_it_cannot_judge_is_not_reported() -> None:
 
 
 # -- engine, not adapter -----------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------- debuggers
+
+
+def test_no_debugger_is_attached_until_a_session_is_announced_and_after_it_is_left() -> None:
+    assert not debugger_attached()
+    debugger_entered()
+    try:
+        assert debugger_attached()
+    finally:
+        debugger_left()
+    assert not debugger_attached()
+    debugger_left()  # one too many: ignored, not a negative count
+    debugger_entered()
+    debugger_left()
+    assert not debugger_attached()
+
+
+def test_a_thread_stopped_inside_a_debuggers_code_is_seen() -> None:
+    """A frame of ``bdb`` (pdb's base) on a thread's stack: the thread waits in a debugger."""
+    inside, leave = threading.Event(), threading.Event()
+    in_bdb: dict[str, Any] = {"__name__": "bdb", "inside": inside, "leave": leave}
+    exec(
+        compile("def interaction():\n    inside.set()\n    leave.wait(30)\n", "bdb", "exec"), in_bdb
+    )
+    stopped = threading.Thread(target=in_bdb["interaction"])
+    stopped.start()
+    try:
+        assert inside.wait(RESCUE)
+        assert debugger_attached(stopped.ident)
+        assert not debugger_attached()  # this thread is not in a debugger
+        assert eval("attached()", {"__name__": "pdb", "attached": debugger_attached})
+    finally:
+        leave.set()
+        stopped.join(RESCUE)
+
+
+def test_a_guard_does_not_fire_while_a_debugger_session_is_announced() -> None:
+    reports: list[str] = []
+    debugger_entered()
+    try:
+        with HangGuard(BOUND, on_report=reports.append):
+            assert not threading.Event().wait(BOUND * 5)  # five bounds at the prompt
+    finally:
+        debugger_left()
+    assert reports == []
 
 
 def test_importing_the_guards_imports_neither_pytest_nor_hypothesis() -> None:
