@@ -8,5 +8,8 @@ from __future__ import annotations
 import sys
 
 from .linearizability import _sections
+from .linearizability._sections import FutureErrors, SectionHungError, run_section
+
+__all__ = ["FutureErrors", "SectionHungError", "run_section"]  # what type checkers see
 
 sys.modules[__name__] = _sections

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 __all__ = ["DEBUGGER_MODULES", "debugger_attached", "debugger_entered", "debugger_left"]
 
@@ -52,6 +56,7 @@ def debugger_attached(thread_id: int | None = None) -> bool:
     session announced and not left, or a debugger's frame on that thread's stack."""
     if _sessions:
         return True
+    frame: FrameType | None
     if thread_id is None or thread_id == threading.get_ident():
         frame = sys._getframe()
     else:
