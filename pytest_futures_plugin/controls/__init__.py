@@ -10,32 +10,10 @@ from __future__ import annotations
 
 from pytest_futures_plugin import _adopt
 
-from ._controls import (
-    DEFAULT_TIMEOUT,
-    SERVER_THREAD_NAME,
-    ControlClosed,
-    ControlError,
-    Controls,
-    ControlServer,
-    ControlTimeout,
-    Gate,
-    Latch,
-    Recorder,
-    default_server,
-)
+from . import _controls
+from ._controls import *  # noqa: F403 (the face: every public name of the controls)
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "SERVER_THREAD_NAME",
-    "ControlClosed",
-    "ControlError",
-    "ControlServer",
-    "ControlTimeout",
-    "Controls",
-    "Gate",
-    "Latch",
-    "Recorder",
-    "default_server",
-]
+__all__: list[str] = []
+__all__ += _controls.__all__
 
 _adopt(globals())

@@ -11,32 +11,15 @@ from __future__ import annotations
 
 from pytest_futures_plugin import _adopt
 
-from ._debugger import debugger_attached, debugger_entered, debugger_left
-from ._hang import HANG_SIGNAL, FuturesHangError, HangGuard, describe_threads, release_waiters
-from ._leaks import (
-    SERVICE_PROCESS_MARKERS,
-    SERVICE_THREAD_PREFIXES,
-    WATCHDOG_THREAD_NAME,
-    LeakCheck,
-    is_shut_down,
-    unclosed_executors,
-)
+from . import _debugger, _hang, _leaks
+from ._debugger import *  # noqa: F403 (the face: every public name of its modules)
+from ._hang import *  # noqa: F403
+from ._leaks import *  # noqa: F403
+from ._leaks import WATCHDOG_THREAD_NAME
 
-__all__ = [
-    "HANG_SIGNAL",
-    "SERVICE_PROCESS_MARKERS",
-    "SERVICE_THREAD_PREFIXES",
-    "WATCHDOG_THREAD_NAME",
-    "FuturesHangError",
-    "HangGuard",
-    "LeakCheck",
-    "debugger_attached",
-    "debugger_entered",
-    "debugger_left",
-    "describe_threads",
-    "is_shut_down",
-    "release_waiters",
-    "unclosed_executors",
-]
+__all__: list[str] = ["WATCHDOG_THREAD_NAME"]
+__all__ += _debugger.__all__
+__all__ += _hang.__all__
+__all__ += _leaks.__all__
 
 _adopt(globals())

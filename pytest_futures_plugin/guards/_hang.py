@@ -51,14 +51,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pytest_futures_plugin._thread_dump import describe_threads, release_waiters
 
 from ._debugger import debugger_attached
-from ._leaks import (
-    SERVICE_PROCESS_MARKERS,
-    SERVICE_THREAD_PREFIXES,
-    WATCHDOG_THREAD_NAME,
-    LeakCheck,
-    is_shut_down,
-    unclosed_executors,
-)
+from ._leaks import WATCHDOG_THREAD_NAME
 
 if TYPE_CHECKING:
     from types import FrameType, TracebackType
@@ -66,17 +59,12 @@ if TYPE_CHECKING:
 _real_monotonic = time.monotonic  # the real clock, whatever a scheduler patches later
 
 __all__ = [
+    "DEBUGGER_POLL",
     "HANG_SIGNAL",
-    "SERVICE_PROCESS_MARKERS",
-    "SERVICE_THREAD_PREFIXES",
-    "WATCHDOG_THREAD_NAME",
     "FuturesHangError",
     "HangGuard",
-    "LeakCheck",
     "describe_threads",
-    "is_shut_down",
     "release_waiters",
-    "unclosed_executors",
 ]
 
 HANG_SIGNAL: int | None = getattr(signal, "SIGUSR2", None)

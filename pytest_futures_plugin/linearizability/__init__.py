@@ -10,38 +10,12 @@ from __future__ import annotations
 
 from pytest_futures_plugin import _adopt
 
-from ._checker import (
-    CALLS,
-    Call,
-    FutureState,
-    NotLinearizableError,
-    Operation,
-    Outcome,
-    PlantedError,
-    check,
-    explain,
-    format_history,
-    linearize,
-    step,
-)
-from ._sections import FutureErrors, SectionHungError, run_section
+from . import _checker, _sections
+from ._checker import *  # noqa: F403 (the face: every public name of its modules)
+from ._sections import *  # noqa: F403
 
-__all__ = [
-    "CALLS",
-    "Call",
-    "FutureErrors",
-    "FutureState",
-    "NotLinearizableError",
-    "Operation",
-    "Outcome",
-    "PlantedError",
-    "SectionHungError",
-    "check",
-    "explain",
-    "format_history",
-    "linearize",
-    "run_section",
-    "step",
-]
+__all__: list[str] = []
+__all__ += _checker.__all__
+__all__ += _sections.__all__
 
 _adopt(globals())
