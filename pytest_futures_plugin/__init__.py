@@ -22,7 +22,15 @@ Hypothesis code as well.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+__all__ = ["LONG_WAIT"]
+
+LONG_WAIT = 60.0
+"""Seconds a wait that must succeed may take: only a bug, or a hung task, waits so long.
+
+The one bound of a "long wait" everywhere: the controls' default timeout, a backend's
+capability probe, ``faults.kill_worker``, a parallel section's threads, the specs' waits.
+Below the hang guard's default bound (120 s), so a lost future fails with the wait that names
+it rather than with the guard."""
 
 
 def _adopt(namespace: dict[str, object]) -> None:

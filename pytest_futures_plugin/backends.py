@@ -40,6 +40,8 @@ from importlib import metadata
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable
 
+from pytest_futures_plugin import LONG_WAIT
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from concurrent.futures import Executor
@@ -54,7 +56,7 @@ DEFAULT = "thread"
 DEFAULT_MAX_WORKERS = 2
 """``max_workers`` of an :class:`ExecutorFactory`'s executors unless the caller says."""
 
-PROBE_TIMEOUT = 60.0
+PROBE_TIMEOUT = LONG_WAIT
 """Seconds a capability probe may take (starting a process pool on a loaded machine)."""
 
 

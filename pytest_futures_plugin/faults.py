@@ -25,6 +25,8 @@ import pickle
 import signal
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from pytest_futures_plugin import LONG_WAIT
+
 from .tasks import get_pid
 
 if TYPE_CHECKING:
@@ -57,7 +59,7 @@ def crash_worker(test_pid: int, exit_code: int = CRASH_EXIT_CODE) -> NoReturn:
     os._exit(exit_code)
 
 
-def kill_worker(executor: Executor, timeout: float = 60.0) -> int:
+def kill_worker(executor: Executor, timeout: float = LONG_WAIT) -> int:
     """Called by the test: SIGKILL one worker process of *executor*; return its pid.
 
     Runs ``get_pid`` in the pool (waiting at most *timeout* seconds) to learn a worker's

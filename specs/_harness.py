@@ -31,16 +31,16 @@ from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize
 
+from pytest_futures_plugin import LONG_WAIT, tasks
 from pytest_futures_plugin import scheduler as _scheduler
-from pytest_futures_plugin import tasks
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
     from pytest_futures_plugin.backends import Backend, FuturesAPI
 
-BOUND = float(os.environ.get("PYTEST_FUTURES_SPEC_BOUND", "30"))
-"""Seconds a wait that must succeed may take; only a broken executor ever waits this long.
+BOUND = float(os.environ.get("PYTEST_FUTURES_SPEC_BOUND", LONG_WAIT))
+"""Seconds a wait that must succeed may take (:data:`pytest_futures_plugin.LONG_WAIT`).
 ``PYTEST_FUTURES_SPEC_BOUND`` lowers it where only broken executors run (the tests that show
 each spec catches its broken executors), so that a lost future fails fast."""
 

@@ -33,6 +33,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
+from pytest_futures_plugin import LONG_WAIT
+
 from ._server import (
     SERVER_THREAD_NAME,
     ControlServer,
@@ -60,8 +62,8 @@ __all__ = [
     "default_server",
 ]
 
-DEFAULT_TIMEOUT = 60.0
-"""Seconds a wait lasts when not told otherwise: only a bug, or a hung task, waits so long."""
+DEFAULT_TIMEOUT = LONG_WAIT
+"""Seconds a wait lasts when not told otherwise (:data:`pytest_futures_plugin.LONG_WAIT`)."""
 
 
 class ControlTimeout(ControlError):

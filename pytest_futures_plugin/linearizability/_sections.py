@@ -22,6 +22,8 @@ import threading
 from concurrent import futures as _futures
 from typing import TYPE_CHECKING, Any, Callable
 
+from pytest_futures_plugin import LONG_WAIT
+
 from ._checker import Call, Operation, Outcome, PlantedError, format_history
 
 if TYPE_CHECKING:
@@ -114,7 +116,7 @@ def run_section(
     prefix: Sequence[Call] = (),
     suffix: Sequence[Call] = (),
     errors: FutureErrors | None = None,
-    bound: float = 30.0,
+    bound: float = LONG_WAIT,
     on_release: Callable[[], object] | None = None,
 ) -> list[Operation]:
     """Run a parallel section on *future* and return its history.

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 import executor_impl
-from pytest_futures_plugin import faults, tasks
+from pytest_futures_plugin import LONG_WAIT, faults, tasks
 from pytest_futures_plugin.controls import (
     SERVER_THREAD_NAME,
     ControlClosed,
@@ -46,9 +46,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
     PoolClass = Callable[..., Executor]
-
-LONG_WAIT = 30.0
-"""Seconds any wait that must succeed is allowed; only a bug ever waits this long."""
 
 SHORT_TIMEOUT = 0.05
 """Seconds for a wait that the test expects to expire."""
