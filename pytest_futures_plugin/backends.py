@@ -116,12 +116,19 @@ class FuturesAPI:
             for place in search:
                 if hasattr(place, name):
                     setattr(self, name, getattr(place, name))
-                    origins[name] = getattr(place, "__qualname__", None) or place.__name__
+                    origins[name] = _name_of(place)
                     break
         self.origins: Mapping[str, str] = MappingProxyType(origins)
 
     def __repr__(self) -> str:
         return f"<FuturesAPI of {self.module_name}>"
+
+
+def _name_of(place: object) -> str:
+    """How :attr:`FuturesAPI.origins` names where a name came from: a module's or class's
+    name, or the repr of a namespace object that has none."""
+    name = getattr(place, "__qualname__", None) or getattr(place, "__name__", None)
+    return str(name) if name else repr(place)
 
 
 def _submodules(module: ModuleType) -> Iterator[ModuleType]:

@@ -40,6 +40,9 @@ def pools_module() -> Iterator[str]:
         CancelledError = KeyError
 
     module.Namespace = Namespace  # type: ignore[attr-defined]
+    module.instance = types.SimpleNamespace(  # type: ignore[attr-defined]
+        Pool=concurrent.futures.ThreadPoolExecutor, CancelledError=KeyError
+    )
     module.not_a_factory = 42  # type: ignore[attr-defined]
     sys.modules[name] = module
     yield name
@@ -102,6 +105,12 @@ def test_a_dotted_attr_looks_the_api_up_in_its_namespace_first(pools_module: str
     assert backend.api.CancelledError is KeyError
     assert backend.api.origins["CancelledError"].endswith("Namespace")
     assert backend.api.origins["wait"] == "concurrent.futures"
+
+
+def test_a_namespace_without_a_name_is_named_by_its_repr(pools_module: str) -> None:
+    backend = lookup(f"{pools_module}:instance.Pool")
+    assert backend.api.CancelledError is KeyError
+    assert backend.api.origins["CancelledError"].startswith("namespace(Pool=")
 
 
 def test_deterministic_module_attr_controls_the_factorys_modules(pools_module: str) -> None:
