@@ -275,8 +275,7 @@ def explore_on_threads(
 
 def errors_of(backend: Backend) -> FutureErrors:
     """The exception classes of *backend*'s API, by which outcomes are named."""
-    api = backend.api
-    return FutureErrors(api.CancelledError, api.TimeoutError, api.InvalidStateError)
+    return FutureErrors(backend.api)
 
 
 @pytest.fixture

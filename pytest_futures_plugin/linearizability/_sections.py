@@ -34,11 +34,14 @@ __all__ = ["FutureErrors", "SectionHungError", "run_section"]
 
 @dataclasses.dataclass(frozen=True)
 class FutureErrors:
-    """The exception classes of the futures API under test, by which an outcome is named."""
+    """Names an outcome by the exception classes of the futures API under test.
 
-    CancelledError: type[BaseException] = _futures.CancelledError
-    TimeoutError: type[BaseException] = _futures.TimeoutError
-    InvalidStateError: type[BaseException] = _futures.InvalidStateError
+    *api* is that API as :mod:`pytest_futures_plugin.backends` describes it: a
+    :class:`~pytest_futures_plugin.backends.FuturesAPI` (``backend.api``), or any module with
+    the ``concurrent.futures`` API (the stdlib's by default).
+    """
+
+    api: Any = _futures
 
     def name(self, error: BaseException) -> str:
         """How an outcome names *error*: the API's class names, ``RuntimeError``, a
@@ -46,7 +49,7 @@ class FutureErrors:
         if isinstance(error, PlantedError):
             return repr(error)
         for name in ("CancelledError", "TimeoutError", "InvalidStateError"):
-            if isinstance(error, getattr(self, name)):
+            if isinstance(error, getattr(self.api, name)):
                 return name
         if type(error) is RuntimeError:
             return "RuntimeError"
