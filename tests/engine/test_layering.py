@@ -119,3 +119,15 @@ def test_importing_every_engine_module_imports_neither_pytest_nor_hypothesis() -
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_subpackage_is_listed_for_the_distribution() -> None:
+    """pyproject lists the packages to ship one by one (so tests/ never ships): a subpackage
+    missing there works in a checkout and fails after ``pip install``."""
+    listed = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
+    subpackages = sorted(
+        module_name(path) for path in PACKAGE.rglob("__init__.py") if path.parent != PACKAGE
+    )
+    assert subpackages, "no subpackages found: the scan looks in the wrong place"
+    missing = [name for name in subpackages if f'"{name}"' not in listed]
+    assert missing == [], f"add these to [tool.setuptools] packages in pyproject.toml: {missing}"
