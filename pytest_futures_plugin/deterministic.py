@@ -2,14 +2,16 @@
 
 What an adapter (the pytest plugin, or a unittest base class) needs around
 :class:`~pytest_futures_plugin.scheduler.Scheduler`: the policy a name chooses
-(:func:`policy_named`), the modules a test's tasks come from (:func:`task_modules`), and the
-description of a failed run's schedule (:func:`describe_schedule`). The scheduler module is
+(:func:`policy_named`), the seed of one test (:func:`derive_seed`), the modules a test's tasks
+come from (:func:`task_modules`), and the description of a failed run's schedule
+(:func:`describe_schedule`). The scheduler module is
 imported only when a policy is made, so importing this module costs nothing.
 Standard library only: no pytest, no hypothesis.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from typing import TYPE_CHECKING
 
@@ -18,13 +20,27 @@ if TYPE_CHECKING:
 
     from .scheduler import Policy, Scheduler
 
-__all__ = ["POLICY_NAMES", "TASK_HELPERS", "describe_schedule", "policy_named", "task_modules"]
+__all__ = [
+    "POLICY_NAMES",
+    "TASK_HELPERS",
+    "derive_seed",
+    "describe_schedule",
+    "policy_named",
+    "task_modules",
+]
 
 POLICY_NAMES = ("random", "pct", "fifo")
 """The policies a name chooses: seeded random, PCT (seeded), FIFO."""
 
 TASK_HELPERS = ("pytest_futures_plugin.tasks", "pytest_futures_plugin.faults")
 """Our modules of tasks, controlled in every run so that their waits are scheduling points."""
+
+
+def derive_seed(base_seed: int, nodeid: str) -> int:
+    """The seed of one test: a stable function of the run's seed and the test id, so that
+    it does not depend on which tests ran before or on which xdist worker."""
+    digest = hashlib.sha256(f"{base_seed}:{nodeid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 def policy_named(spec: object, seed: int) -> Policy:

@@ -6,18 +6,15 @@ into options, fixtures, markers and the terminal report. Plugin state lives in
 ``config.stash``. Keep this module cheap to import: pytest loads it in every project where
 pytest-futures is installed.
 
-Option values are read in one place, :func:`_settings`, with one precedence:
+Option values are read in one place, the engine's :mod:`.settings`, with one precedence:
 marker > command line > environment variable > ini file > default.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import importlib
 import os
-import random
 import shlex
 import types
 from importlib import metadata
@@ -28,7 +25,10 @@ import pytest
 from . import backends as _backends
 from . import deterministic as _deterministic
 from . import report as _report
+from . import settings as _settings_engine
 from .backends import DEFAULT_MAX_WORKERS, ExecutorFactory
+from .deterministic import derive_seed
+from .settings import DEFAULT_HANG_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -37,14 +37,10 @@ if TYPE_CHECKING:
     from .backends import Backend, FuturesAPI
     from .clock import VirtualClock
     from .controls import Controls
-    from .guards import HangGuard, LeakCheck
+    from .guards import GuardedTest
     from .scheduler import Scheduler
 
 _DISTRIBUTION = "pytest-futures"
-
-DEFAULT_HANG_TIMEOUT = 120.0
-"""Seconds a phase of an executor test may take before the hang guard fails it: generous,
-since only a hang takes so long, and below pytest-timeout's usual bounds."""
 
 LEAK_GRACE = 10.0
 """Seconds the threads and processes a test started get to exit after it ended."""
@@ -113,120 +109,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
-_ENV_SEED = "PYTEST_FUTURES_SEED"
-_ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
+_SETTINGS = pytest.StashKey[_settings_engine.Settings]()
 
 
-@dataclasses.dataclass
-class _Settings:
-    """This run's validated settings: what ``--executor`` and friends resolved to."""
-
-    backends: list[Backend]
-    seed: int
-    matrix: _report.Matrix = dataclasses.field(default_factory=_report.Matrix)
-    hang_timeout: float = DEFAULT_HANG_TIMEOUT
-
-
-_SETTINGS = pytest.StashKey[_Settings]()
-
-
-def _settings(config: pytest.Config) -> _Settings:
-    """Read and validate every option once, with one precedence; raise ``pytest.UsageError``
-    naming the bad value and where it came from."""
-    values: list[str] | None = config.getoption("futures_executor")
-    source = "--executor"
-    if not values and os.environ.get(_ENV_EXECUTOR):
-        values, source = [os.environ[_ENV_EXECUTOR]], _ENV_EXECUTOR
-    if not values and config.getini("futures_executor"):
-        values, source = [str(config.getini("futures_executor"))], "ini futures_executor"
-    try:
-        selected = _backends.resolve(values or [_backends.DEFAULT])
-    except _backends.BackendError as error:
-        raise pytest.UsageError(f"{error} (from {source})") from None
-
-    seed_text = config.getoption("futures_seed") or os.environ.get(_ENV_SEED) or "random"
+def _settings(config: pytest.Config) -> _settings_engine.Settings:
+    """This run's settings (:mod:`.settings`); a bad value is a ``pytest.UsageError``."""
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    worker_seed = None  # on an xdist worker, the controller's seed
     if workerinput is not None and "futures_seed" in workerinput:
-        seed = int(workerinput["futures_seed"])  # an xdist worker: the controller's seed
-    elif seed_text == "random":
-        seed = random.SystemRandom().randrange(2**32)
-    else:
-        try:
-            seed = int(seed_text)
-        except ValueError:
-            raise pytest.UsageError(
-                f"--futures-seed={seed_text}: expected an integer or 'random'"
-            ) from None
-    matrix = _report.Matrix(
-        backends=[backend.name for backend in selected],
-        meta={"seed": seed, "backends": [backend.name for backend in selected]},
-    )
-    hang_timeout = _hang_timeout(config)
-    return _Settings(selected, seed, matrix, hang_timeout)
-
-
-def _hang_timeout(config: pytest.Config) -> float:
-    """The hang bound from the command line, the environment or the ini file, validated."""
-    for source, value in (
-        ("--futures-hang-timeout", config.getoption("futures_hang_timeout")),
-        (_ENV_HANG, os.environ.get(_ENV_HANG)),
-        ("ini futures_hang_timeout", config.getini("futures_hang_timeout")),
-    ):
-        if value not in (None, ""):
-            return _seconds(value, source, pytest.UsageError)
-    return DEFAULT_HANG_TIMEOUT
-
-
-def _seconds(value: object, source: str, error: type[Exception]) -> float:
+        worker_seed = int(workerinput["futures_seed"])
     try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise error(f"{source}={value!r}: expected a number of seconds >= 0 (0 disables)")
-    return seconds
-
-
-def derive_seed(base_seed: int, nodeid: str) -> int:
-    """The seed of one test: a stable function of the run's seed and the test id, so that
-    it does not depend on which tests ran before or on which xdist worker."""
-    digest = hashlib.sha256(f"{base_seed}:{nodeid}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+        return _settings_engine.read(config.getoption, config.getini, os.environ, worker_seed)
+    except _settings_engine.SettingsError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 # --------------------------------------------------------------------------- configuration
+
+_MARKERS = (
+    (
+        "futures_executor(**kwargs): keyword arguments of the executor the `futures_executor` "
+        f"fixture makes (default max_workers={DEFAULT_MAX_WORKERS})."
+    ),
+    "futures_hang_timeout(seconds): the hang guard's bound for this test (0 disables).",
+    (
+        "futures_leak_check: fail the test if it leaves threads or child processes behind "
+        "(always on for executor-parametrised tests)."
+    ),
+    (
+        "futures_area(name): the spec area a test belongs to: a row of the conformance "
+        "matrix (pytest-futures)."
+    ),
+    (
+        "futures_scheduler(policy='random', modules=(), max_steps=200000, autojump=True, "
+        "uncontrolled_timeout=10.0): how the `futures_scheduler` fixture runs this test: the "
+        "policy ('random', 'pct', 'fifo' or a pytest_futures_plugin.scheduler.Policy) and the "
+        "modules it controls besides the test's own."
+    ),
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
     config.stash[_SETTINGS] = settings
-    config.addinivalue_line(
-        "markers",
-        "futures_executor(**kwargs): keyword arguments of the executor the `futures_executor` "
-        f"fixture makes (default max_workers={DEFAULT_MAX_WORKERS}).",
-    )
-    config.addinivalue_line(
-        "markers",
-        "futures_hang_timeout(seconds): the hang guard's bound for this test (0 disables).",
-    )
-    config.addinivalue_line(
-        "markers",
-        "futures_leak_check: fail the test if it leaves threads or child processes behind "
-        "(always on for executor-parametrised tests).",
-    )
-    config.addinivalue_line(
-        "markers",
-        "futures_area(name): the spec area a test belongs to: a row of the conformance "
-        "matrix (pytest-futures).",
-    )
-    config.addinivalue_line(
-        "markers",
-        "futures_scheduler(policy='random', modules=(), max_steps=200000, autojump=True, "
-        "uncontrolled_timeout=10.0): how the `futures_scheduler` fixture runs this test: the policy "
-        "('random', 'pct', 'fifo' or a pytest_futures_plugin.scheduler.Policy) and the modules "
-        "it controls besides the test's own.",
-    )
+    for marker in _MARKERS:
+        config.addinivalue_line("markers", marker)
     names = [backend.name for backend in settings.backends]
     config.pluginmanager.register(_backend_axis(names), "futures-backend-axis")
     config.pluginmanager.register(_MatrixRecorder(settings.matrix), "futures-matrix")
@@ -557,8 +484,7 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
 
 # --------------------------------------------------------------------------- guards
 
-_LEAKS: pytest.StashKey[LeakCheck] = pytest.StashKey()
-_GUARDS: pytest.StashKey[list[HangGuard]] = pytest.StashKey()
+_GUARDED: pytest.StashKey[GuardedTest] = pytest.StashKey()
 
 
 def _guarded(item: pytest.Item) -> bool:
@@ -570,32 +496,17 @@ def _guarded(item: pytest.Item) -> bool:
 def _bound(item: pytest.Item) -> float:
     marker = item.get_closest_marker("futures_hang_timeout")
     if marker is not None and marker.args:
-        where = f"{item.nodeid}: futures_hang_timeout"
-        return _seconds(marker.args[0], where, pytest.UsageError)
+        try:
+            return _settings_engine.seconds(marker.args[0], f"{item.nodeid}: futures_hang_timeout")
+        except _settings_engine.SettingsError as error:
+            raise pytest.UsageError(str(error)) from None
     return item.config.stash[_SETTINGS].hang_timeout
 
 
 def _phase(item: pytest.Item) -> contextlib.AbstractContextManager[object]:
     """The hang guard of one phase of *item*, or nothing when it is not ours or disabled."""
-    bound = _bound(item) if _guarded(item) else 0.0
-    if not bound:
-        return contextlib.nullcontext()
-    from .guards import HangGuard
-
-    callspec = getattr(item, "callspec", None)
-    backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
-    guard = HangGuard(bound, f"backend: {backend}; test: {item.nodeid}")
-    item.stash.setdefault(_GUARDS, []).append(guard)
-    return guard
-
-
-def _release_if_hung(item: pytest.Item) -> None:
-    """After a reported hang, fail the futures that threads are still blocked on, so that the
-    deadlocked tasks return, their pools shut down at teardown and the process can exit."""
-    if any(guard.reports for guard in item.stash.get(_GUARDS, [])):
-        from .guards import FuturesHangError, release_waiters
-
-        release_waiters(FuturesHangError(f"released by pytest-futures: {item.nodeid} hung"))
+    guards = item.stash.get(_GUARDED, None)
+    return guards.phase() if guards is not None else contextlib.nullcontext()
 
 
 def pytest_enter_pdb() -> None:
@@ -615,11 +526,12 @@ def pytest_leave_pdb() -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     if _guarded(item):
-        from .guards import LeakCheck
+        from .guards import GuardedTest
 
-        leaks = LeakCheck(LEAK_GRACE)
-        leaks.start()
-        item.stash[_LEAKS] = leaks
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
+        context = f"backend: {backend}; test: {item.nodeid}"
+        item.stash[_GUARDED] = GuardedTest(item.nodeid, _bound(item), LEAK_GRACE, context)
     with _phase(item):
         return (yield)
 
@@ -632,18 +544,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    _release_if_hung(item)
+    guards = item.stash.get(_GUARDED, None)
+    if guards is None:
+        return (yield)
+    guards.release_if_hung()
     try:
-        with _phase(item):
+        with guards.phase():
             result = yield
     finally:
-        _release_if_hung(item)  # the teardown itself hung (a shutdown waiting on a worker)
-    leaks = item.stash.get(_LEAKS, None)
-    if leaks is not None:
-        problems = leaks.check()
-        if problems:
-            raise AssertionError(
-                "pytest-futures leak check: the test left these running:\n  "
-                + "\n  ".join(problems)
-            )
+        guards.release_if_hung()  # the teardown itself hung (a shutdown waiting on a worker)
+    guards.check_leaks()
     return result

@@ -1,0 +1,119 @@
+"""This run's settings: what ``--executor`` and friends resolve to, read once and validated in
+one place, with one precedence: marker > command line > environment variable > ini file >
+default.
+
+An adapter hands :func:`read` its getters for options and ini values (pytest's
+``config.getoption``/``config.getini``); errors are :class:`SettingsError` (a ``ValueError``)
+naming the bad value and where it came from, which the pytest plugin turns into
+``pytest.UsageError``. Standard library only: no pytest, no hypothesis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import backends as _backends
+from . import report as _report
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "DEFAULT_HANG_TIMEOUT",
+    "ENV_EXECUTOR",
+    "ENV_HANG",
+    "ENV_SEED",
+    "Settings",
+    "SettingsError",
+    "read",
+    "seconds",
+]
+
+DEFAULT_HANG_TIMEOUT = 120.0
+"""Seconds a phase of an executor test may take before the hang guard fails it: generous,
+since only a hang takes so long, and below pytest-timeout's usual bounds."""
+
+ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
+ENV_SEED = "PYTEST_FUTURES_SEED"
+ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
+
+
+class SettingsError(ValueError):
+    """A setting with a bad value; the message names the value and where it came from."""
+
+
+@dataclasses.dataclass
+class Settings:
+    """This run's validated settings: what ``--executor`` and friends resolved to."""
+
+    backends: list[_backends.Backend]
+    seed: int
+    matrix: _report.Matrix = dataclasses.field(default_factory=_report.Matrix)
+    hang_timeout: float = DEFAULT_HANG_TIMEOUT
+
+
+def read(
+    option: Callable[[str], Any],
+    ini: Callable[[str], Any],
+    environ: Mapping[str, str] = os.environ,
+    worker_seed: int | None = None,
+) -> Settings:
+    """Read and validate every setting once: *option* and *ini* look a value up by its
+    ``dest``/ini name; *worker_seed* is the seed a pytest-xdist controller handed its worker."""
+    values: list[str] | None = option("futures_executor")
+    source = "--executor"
+    if not values and environ.get(ENV_EXECUTOR):
+        values, source = [environ[ENV_EXECUTOR]], ENV_EXECUTOR
+    if not values and ini("futures_executor"):
+        values, source = [str(ini("futures_executor"))], "ini futures_executor"
+    try:
+        selected = _backends.resolve(values or [_backends.DEFAULT])
+    except _backends.BackendError as error:
+        raise SettingsError(f"{error} (from {source})") from None
+
+    seed_text = option("futures_seed") or environ.get(ENV_SEED) or "random"
+    if worker_seed is not None:
+        seed = worker_seed
+    elif seed_text == "random":
+        seed = random.SystemRandom().randrange(2**32)
+    else:
+        try:
+            seed = int(seed_text)
+        except ValueError:
+            raise SettingsError(
+                f"--futures-seed={seed_text}: expected an integer or 'random'"
+            ) from None
+    matrix = _report.Matrix(
+        backends=[backend.name for backend in selected],
+        meta={"seed": seed, "backends": [backend.name for backend in selected]},
+    )
+    return Settings(selected, seed, matrix, _hang_timeout(option, ini, environ))
+
+
+def _hang_timeout(
+    option: Callable[[str], Any], ini: Callable[[str], Any], environ: Mapping[str, str]
+) -> float:
+    """The hang bound from the command line, the environment or the ini file, validated."""
+    for source, value in (
+        ("--futures-hang-timeout", option("futures_hang_timeout")),
+        (ENV_HANG, environ.get(ENV_HANG)),
+        ("ini futures_hang_timeout", ini("futures_hang_timeout")),
+    ):
+        if value not in (None, ""):
+            return seconds(value, source)
+    return DEFAULT_HANG_TIMEOUT
+
+
+def seconds(value: object, source: str) -> float:
+    """*value* as a number of seconds >= 0 (0 disables); :class:`SettingsError` naming
+    *value* and *source* otherwise."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise SettingsError(f"{source}={value!r}: expected a number of seconds >= 0 (0 disables)")
+    return number
