@@ -76,17 +76,22 @@ _ISSUE_RE = re.compile(
     r"https?://github\.com/[\w.-]+/[\w.-]+/(?:issues|pull)/\d+|\b(?:gh|bpo)-\d+\b", re.IGNORECASE
 )
 
+_CPYTHON_ISSUE = re.compile(r"https?://github\.com/python/cpython/issues/(\d+)", re.IGNORECASE)
+
 
 def issue_refs(text: str) -> list[str]:
     """The upstream issues *text* names, in order, without repeats.
 
     Recognises ``gh-N`` and ``bpo-N`` in any case (returned lower-case, as CPython's changelog
     spells them) and ``https://github.com/OWNER/REPO/issues/N`` or ``.../pull/N`` (returned as
-    written, up to the number).
+    written, up to the number), except that CPython's issue pages are its ``gh-N``.
     """
     refs: dict[str, None] = {}
     for match in _ISSUE_RE.finditer(text):
         ref = match.group()
+        cpython = _CPYTHON_ISSUE.match(ref)
+        if cpython is not None:  # the link of a gh-N given next to it: the same issue
+            ref = f"gh-{cpython.group(1)}"
         refs.setdefault(ref if ref[:4].lower() == "http" else ref.lower())
     return list(refs)
 

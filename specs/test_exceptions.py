@@ -46,10 +46,8 @@ an interpreter whose stdlib has the bug (found by trying it) those tests are str
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import errno
-import functools
 import pickle
 import sys
 from typing import TYPE_CHECKING, Any
@@ -61,7 +59,9 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, precondition, rul
 from pytest_futures_plugin import faults, tasks
 
 from . import _tasks
+from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import BOUND, drain_before_shutdown, run_spec, shut_down_within_bound
+from ._known_bugs import expects_known_bug
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -364,62 +364,6 @@ def test_exception_propagation(futures_backend: Backend, futures_seed: int) -> N
 # ------------------------------------------------------------------------------------------
 # Falsy exceptions (CPython gh-132063)
 
-GH_132063 = (
-    "gh-132063: the stdlib's Future.result() tests `if self._exception:`, and its process "
-    "pool `if result_item.exception:`, so a falsy exception is lost"
-)
-
-
-class _Probe(Exception):
-    def __bool__(self) -> bool:
-        return False
-
-
-@functools.cache
-def stdlib_result_returns_none_for_falsy() -> bool:
-    """Whether this interpreter's ``concurrent.futures.Future.result()`` returns None instead
-    of raising a falsy exception (tried on a bare Future: no pool, no wait)."""
-    future: Future[Any] = concurrent.futures.Future()
-    future.set_exception(_Probe())
-    try:
-        future.result(timeout=0)
-    except _Probe:
-        return False
-    return True
-
-
-@functools.cache
-def stdlib_process_pool_drops_falsy() -> bool:
-    """Whether this interpreter's ``ProcessPoolExecutor`` finishes a call that raised a falsy
-    exception with a None result (tried on a one-worker pool, bounded)."""
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:
-        error = pool.submit(tasks.raise_exception, _tasks.FalsyError("probe")).exception(BOUND)
-    return error is None
-
-
-def _expect_gh_132063(request: pytest.FixtureRequest, backend: Backend, *, result: bool) -> None:
-    """Mark the test a strict xfail where the stdlib has the bug: its ``result()`` (when
-    *result*), or its process pool, which loses the exception before ``exception()``."""
-    if backend.api_module != "concurrent.futures":
-        return
-    buggy = backend.capabilities.processes and stdlib_process_pool_drops_falsy()
-    if result:
-        buggy = buggy or stdlib_result_returns_none_for_falsy()
-    if buggy:
-        request.applymarker(pytest.mark.xfail(reason=GH_132063, strict=True))
-
-
-@pytest.fixture
-def gh_132063_result(request: pytest.FixtureRequest, futures_backend: Backend) -> None:
-    """Strict xfail where the stdlib's ``result()`` / ``map`` lose a falsy exception."""
-    _expect_gh_132063(request, futures_backend, result=True)
-
-
-@pytest.fixture
-def gh_132063_exception(request: pytest.FixtureRequest, futures_backend: Backend) -> None:
-    """Strict xfail where the stdlib's ``exception()`` loses a falsy exception."""
-    _expect_gh_132063(request, futures_backend, result=False)
-
 
 @pytest.fixture(params=[_tasks.FalsyError, _tasks.EmptyError], ids=["bool", "len"])
 def falsy(request: pytest.FixtureRequest) -> BaseException:
@@ -429,7 +373,8 @@ def falsy(request: pytest.FixtureRequest) -> BaseException:
     return error
 
 
-@pytest.mark.usefixtures("gh_132063_exception")
+@expects_known_bug("gh-132063/exception")
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_exception_returns_a_falsy_exception(
     futures_backend: Backend, executor: Executor, falsy: BaseException
 ) -> None:
@@ -439,7 +384,8 @@ def test_exception_returns_a_falsy_exception(
     assert same_exception(got, falsy, futures_backend.capabilities.processes), repr(got)
 
 
-@pytest.mark.usefixtures("gh_132063_result")
+@expects_known_bug("gh-132063/result")
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_result_raises_a_falsy_exception(
     futures_backend: Backend, executor: Executor, falsy: BaseException
 ) -> None:
@@ -450,7 +396,8 @@ def test_result_raises_a_falsy_exception(
     assert same_exception(raised.value, falsy, futures_backend.capabilities.processes)
 
 
-@pytest.mark.usefixtures("gh_132063_result")
+@expects_known_bug("gh-132063/result")
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_map_raises_a_falsy_exception(
     futures_backend: Backend, executor: Executor, falsy: BaseException
 ) -> None:

@@ -61,6 +61,7 @@ from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
 
 from . import _tasks
+from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import (
     BOUND,
     EXPIRES,
@@ -69,6 +70,7 @@ from ._harness import (
     run_spec,
     shut_down_within_bound,
 )
+from ._known_bugs import expects_known_bug
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -609,40 +611,8 @@ def test_as_completed_yields_what_is_done_at_the_first_next_whatever_the_time_si
 # A stdlib bug: a future cancelled but not notified is not done for wait/as_completed
 
 
-KNOWN_UNNOTIFIED_CANCEL = {
-    "concurrent.futures._base.Future": (
-        "gh-92001: wait() and as_completed() count a future cancelled by cancel() alone as not "
-        "done until set_running_or_notify_cancel()"
-    ),
-    "executor_impl._future.Future": (
-        "gh-92001: executor_impl's Future keeps the stdlib's behaviour here (a cancel() is seen "
-        "by wait() and as_completed() once the pool notifies it); see "
-        "tests/executor_impl/test_waiting.py"
-    ),
-}
-"""The Future classes known to share CPython gh-92001, and the reason shown for each. The bug
-is in how the stdlib's futures tell waiters (only when notified), so it follows the Future
-class, whatever ``wait`` and ``as_completed`` the backend has."""
-
-
-def _unnotified_cancel_is_done(api: FuturesAPI) -> bool:
-    """Probe: whether ``wait()`` counts a future cancelled by ``cancel()`` alone as done."""
-    future: Future[Any] = api.Future()
-    future.cancel()
-    return future in api.wait([future], timeout=0).done
-
-
-@pytest.fixture
-def known_unnotified_cancel_bug(request: pytest.FixtureRequest, futures_backend: Backend) -> None:
-    """Mark the test a strict xfail where the backend's Future is known to have the bug and
-    the probe shows it (so that a fix shows up as XPASS, a failure under ``strict``)."""
-    future_class = futures_backend.api.Future
-    reason = KNOWN_UNNOTIFIED_CANCEL.get(f"{future_class.__module__}.{future_class.__qualname__}")
-    if reason is not None and not _unnotified_cancel_is_done(futures_backend.api):
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-
-
-@pytest.mark.usefixtures("known_unnotified_cancel_bug")
+@expects_known_bug("gh-92001")
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_a_cancelled_future_is_done_for_wait_and_as_completed(futures_backend: Backend) -> None:
     """A cancelled future is "completed" for ``wait()`` and ``as_completed()`` ("finished or
     cancelled futures"), as it is for ``done()``, also before anyone calls
