@@ -41,6 +41,8 @@ from importlib import metadata
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable
 
+from .guards import process_wide
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from concurrent.futures import Executor
@@ -182,6 +184,13 @@ def probe(factory: Callable[..., Executor]) -> Capabilities:
     Raises :class:`BackendError` if the executor cannot be made or cannot run that task
     within :data:`PROBE_TIMEOUT` seconds.
     """
+    # Threads the executor's library starts for the whole process on first use (an event
+    # loop, a profiler) are not the leak of whichever test probed first.
+    with process_wide():
+        return _probe(factory)
+
+
+def _probe(factory: Callable[..., Executor]) -> Capabilities:
     try:
         executor = factory(max_workers=1)
     except Exception as error:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
+from pytest_futures_plugin.guards import process_wide
 
 from . import _tasks
 from ._harness import BOUND, join_threads_started_since, shut_down_within_bound
@@ -110,7 +111,8 @@ def shows(backend: Backend, key: str) -> bool:
     with _LOCK:
         if seen not in _SHOWN:
             try:
-                _SHOWN[seen] = bool(bug.probe(backend))
+                with process_wide():  # the library's own threads, started on first use
+                    _SHOWN[seen] = bool(bug.probe(backend))
             except Exception as error:  # too broken to try: the spec itself will say why
                 _PROBE_ERRORS[seen] = error
                 _SHOWN[seen] = False
