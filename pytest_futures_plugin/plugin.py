@@ -101,6 +101,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "futures_hang_timeout", "Default for --futures-hang-timeout (seconds).", default=None
     )
     group.addoption(
+        "--futures-spec-bound",
+        dest="futures_spec_bound",
+        metavar="SECONDS",
+        help="Seconds one blocking call of a spec may take before its example fails with a "
+        "thread dump (and is not shrunk). Default 10; env PYTEST_FUTURES_SPEC_BOUND, "
+        "ini futures_spec_bound.",
+    )
+    parser.addini("futures_spec_bound", "Default for --futures-spec-bound (seconds).", default=None)
+    group.addoption(
         "--futures-report",
         dest="futures_report",
         metavar="PATH",
@@ -118,6 +127,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 _ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
 _ENV_SEED = "PYTEST_FUTURES_SEED"
 _ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
+_ENV_SPEC_BOUND = "PYTEST_FUTURES_SPEC_BOUND"
 
 
 @dataclasses.dataclass
@@ -190,6 +200,30 @@ def _seconds(value: object, source: str, error: type[Exception]) -> float:
     return seconds
 
 
+def _export_spec_bound(config: pytest.Config) -> None:
+    """Hand the specs their bound (they read ``PYTEST_FUTURES_SPEC_BOUND`` when imported, so
+    that they run from plain Hypothesis code too): the command line wins over the environment,
+    which wins over the ini file; restored when pytest ends."""
+    for source, value in (
+        ("--futures-spec-bound", config.getoption("futures_spec_bound")),
+        (_ENV_SPEC_BOUND, os.environ.get(_ENV_SPEC_BOUND)),
+        ("ini futures_spec_bound", config.getini("futures_spec_bound")),
+    ):
+        if value not in (None, ""):
+            seconds = _seconds(value, source, pytest.UsageError)
+            if not seconds:
+                raise pytest.UsageError(f"{source}={value!r}: expected a number of seconds > 0")
+            break
+    else:
+        return
+    previous = os.environ.get(_ENV_SPEC_BOUND)
+    os.environ[_ENV_SPEC_BOUND] = f"{seconds:g}"
+    if previous is None:
+        config.add_cleanup(lambda: os.environ.pop(_ENV_SPEC_BOUND, None))
+    else:
+        config.add_cleanup(lambda: os.environ.__setitem__(_ENV_SPEC_BOUND, previous))
+
+
 def derive_seed(base_seed: int, nodeid: str) -> int:
     """The seed of one test: a stable function of the run's seed and the test id, so that
     it does not depend on which tests ran before or on which xdist worker."""
@@ -203,6 +237,7 @@ def derive_seed(base_seed: int, nodeid: str) -> int:
 def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
     config.stash[_SETTINGS] = settings
+    _export_spec_bound(config)
     config.addinivalue_line(
         "markers",
         "futures_executor(**kwargs): keyword arguments of the executor the `executor` "
