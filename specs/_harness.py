@@ -238,9 +238,9 @@ def run_spec(
 
 
 class SpecHang(BaseException):
-    """Raised at the start of the example that follows a hung one (see :class:`_HangWatch`):
-    not an ``Exception``, so that Hypothesis stops at once instead of shrinking, i.e. re-running
-    the hang; :func:`run_spec` turns it into :class:`SpecHangError`."""
+    """Raised as a hung example ends (see :class:`_HangWatch`): not an ``Exception``, so that
+    Hypothesis stops at once instead of shrinking, i.e. re-running the hang; :func:`run_spec`
+    turns it into :class:`SpecHangError`."""
 
 
 class SpecHangError(AssertionError):
@@ -254,9 +254,10 @@ class _HangWatch:
 
     An example that fails after running at least :data:`BOUND` seconds hung somewhere (a wait
     ran out its bound, or the plugin's hang guard interrupted it): its failure and a thread
-    dump are kept, and the next example (a new one, or the first re-run of a shrink) raises
-    :class:`SpecHang` before it starts. A hang thus costs one bound per test, not one per
-    shrink step. Each example also rearms the plugin's hang guard, which so bounds an
+    dump are kept, and its teardown, once done, raises :class:`SpecHang` in place of the
+    failure, which Hypothesis does not catch: no shrinking, no re-run. (Raised at the start of
+    a later example instead, it would make Hypothesis' replay of a known path inconsistent.)
+    A hang thus costs one bound per test, not one per shrink step. Each example also rearms the plugin's hang guard, which so bounds an
     example, not the whole test: a slow but correct executor is not cut short.
     """
 
@@ -266,8 +267,6 @@ class _HangWatch:
         self.failure: BaseException | None = None
 
     def example(self) -> RuleBasedStateMachine:
-        if self.hung is not None:
-            raise SpecHang(self.hung)
         guards.rearm_guards()
         started = time.monotonic()
         machine = self.factory()
@@ -277,15 +276,21 @@ class _HangWatch:
             # Hypothesis calls teardown() in a `finally`: exc_info is the example's failure.
             failure = sys.exc_info()[1]
             elapsed = time.monotonic() - started
-            if failure is not None and elapsed >= BOUND and self.hung is None:
-                self.failure = failure
-                self.hung = (
-                    f"a spec example failed after {elapsed:.1f}s (bound {BOUND:g}s per blocking "
-                    f"call; --futures-spec-bound): {failure!r}\nNot shrunk, nor re-run: it "
-                    f"hung. What every thread waited on when it failed:\n"
-                    f"{describe_threads()}"
-                )
-            teardown()
+            if failure is None or elapsed < BOUND or isinstance(failure, SpecHang):
+                teardown()
+                return
+            self.failure = failure
+            self.hung = (
+                f"{type(failure).__name__}: {failure}\nThe example hung: it failed after "
+                f"{elapsed:.1f}s (bound {BOUND:g}s per blocking call, --futures-spec-bound); "
+                f"not shrunk, nor re-run. What every thread waited on when it failed:\n"
+                f"{describe_threads()}"
+            )
+            try:
+                teardown()
+            finally:
+                # Replaces the example's failure as it leaves: Hypothesis stops at once.
+                raise SpecHang(self.hung)
 
         machine.teardown = watched_teardown  # type: ignore[method-assign]
         return machine
