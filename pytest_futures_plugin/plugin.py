@@ -21,6 +21,7 @@ import random
 import shlex
 import sys
 import types
+import warnings
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -597,7 +598,12 @@ class _MatrixRecorder:
             else:
                 detail = str(getattr(report, "wasxfail", "") or _short(report))
             self.matrix.record(
-                str(area), str(backend), status, test_id=report.nodeid, detail=detail
+                str(area),
+                str(backend),
+                status,
+                test_id=report.nodeid,
+                detail=detail,
+                warnings=[str(w) for w in properties.get("futures_warnings") or ()],
             )
 
 
@@ -688,8 +694,29 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    with _phase(item):
+    with _phase(item), _executor_warnings(item):
         return (yield)
+
+
+@contextlib.contextmanager
+def _executor_warnings(item: pytest.Item) -> Iterator[None]:
+    """In a spec test, record the warnings emitted (by the executor under test) instead of
+    letting the project's filters turn them into errors: they go to the test's cell of the
+    matrix (``futures_warnings``), for the executor's author to read. Other tests keep the
+    project's filters."""
+    if item.get_closest_marker("futures_area") is None:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            lines = [
+                f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught
+            ]
+            if lines:
+                item.user_properties.append(("futures_warnings", list(dict.fromkeys(lines))))
 
 
 @pytest.hookimpl(wrapper=True)
