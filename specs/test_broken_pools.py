@@ -142,7 +142,7 @@ class DeadWorker(RuleBasedStateMachine):
         super().__init__()
         self.backend = backend
         self.api = backend.api
-        self.controls = Controls()
+        self.controls = Controls(timeout=BOUND)
         self.crash = self.controls.gate("crash")  # released: the next call let go crashes
         self.pids = self.controls.recorder("pids")  # (label, pid) of every held call
         self.labels = itertools.count(1)
@@ -294,7 +294,7 @@ class FailingInitializer(RuleBasedStateMachine):
             if backend.capabilities.processes
             else self.api.BrokenThreadPool
         )
-        self.controls = Controls()
+        self.controls = Controls(timeout=BOUND)
         self.initializing = self.controls.gate("initializer")
         self.pool: Executor | None = None
         self.pending: list[Future[Any]] = []
@@ -385,7 +385,7 @@ def test_each_future_of_a_broken_pool_fails_with_its_own_exception(
     if not futures_backend.capabilities.processes:
         pytest.skip("tasks run in threads: there is no worker process to lose")
     api = futures_backend.api
-    with Controls() as controls:
+    with Controls(timeout=BOUND) as controls:
         crash, pids = controls.gate("crash"), controls.recorder("pids")
         gates = [controls.gate(f"held-{label}") for label in range(3)]
         pool = futures_backend.make(max_workers=1)

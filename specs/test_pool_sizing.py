@@ -119,7 +119,7 @@ class Concurrency(RuleBasedStateMachine):
         super().__init__()
         self.backend = backend
         self.api = backend.api
-        self.controls = Controls()
+        self.controls = Controls(timeout=BOUND)
         self.recorder = self.controls.recorder("starts and finishes")
         self.gate = self.controls.gate("round-1")
         self.rounds = itertools.count(2)
