@@ -14,9 +14,10 @@
 What "the same exception" means depends on where the call ran:
 
 * in a thread of the test's process, it is the very object the call raised (identity);
-* in a worker process, it is a copy made by pickling: same type, same ``args``, same public
-  attributes. Its ``__cause__`` may carry the worker's traceback (the stdlib attaches a
-  ``_RemoteTraceback``); that is allowed, not required.
+* in a worker process, it is a copy made by pickling: same type, same ``args``, the same
+  values of the public attributes the call set. Its ``__cause__`` may carry the worker's
+  traceback (the stdlib attaches a ``_RemoteTraceback``), and an executor may add public
+  attributes of its own (e.g. a documented ``traceback``); that is allowed, not required.
 
 This holds for ``BaseException`` subclasses that are not ``Exception`` (a pool must not let
 them kill its worker), and for exceptions with unusual constructors (several arguments,
@@ -24,8 +25,10 @@ keyword-only, none, attributes set after construction), as long as they pickle a
 on process pools.
 
 On a process pool, a call whose argument, result or exception cannot be pickled fails its
-own future with the error pickling raised (here ``pickle.PicklingError``, what the stdlib
-reports for each of the three on 3.9-3.13), and the pool keeps working.
+own future with an exception, and the pool keeps working. The documentation promises no type
+(the stdlib reports ``pickle.PicklingError`` for each of the three on 3.9-3.13; other pools
+report what their serializer raised), so only "an ``Exception``, not ``BrokenExecutor``" is
+checked.
 
 Recorded, not asserted (behaviours that differ and are not documented):
 
@@ -48,7 +51,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import pickle
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -104,12 +106,10 @@ def same_exception(got: BaseException | None, raised: BaseException, processes: 
     an equal copy (type, args, public attributes) from a worker process."""
     if not processes:
         return got is raised
-    return (
-        got is not None
-        and type(got) is type(raised)
-        and got.args == raised.args
-        and _public(got) == _public(raised)
-    )
+    if got is None or type(got) is not type(raised) or got.args != raised.args:
+        return False
+    copied = _public(got)
+    return all(k in copied and copied[k] == v for k, v in _public(raised).items())
 
 
 @dataclasses.dataclass
@@ -174,11 +174,10 @@ class ExceptionPropagation(RuleBasedStateMachine):
         None if it returned, a pickling error if it could not cross."""
         expected = self.expected[id(future)]
         if expected.unpicklable is not None:
-            assert isinstance(got, pickle.PicklingError), (
+            assert self._a_pickling_failure(got), (
                 f"{expected.label}: {expected.unpicklable} cannot be pickled: the call fails "
-                f"with the PicklingError, not {got!r}"
+                f"with an exception of its own, not {got!r}"
             )
-            assert not isinstance(got, self.api.BrokenExecutor), f"{expected.label}: {got!r}"
             self._the_pool_still_works(expected)
         elif expected.error is not None:
             copied = self.processes or expected.made_by_the_call
@@ -189,6 +188,10 @@ class ExceptionPropagation(RuleBasedStateMachine):
             )
         else:
             assert got is None, f"{expected.label}: the call returned, the future has {got!r}"
+
+    def _a_pickling_failure(self, got: BaseException | None) -> bool:
+        """An ``Exception`` (any type: none is documented) that does not break the pool."""
+        return isinstance(got, Exception) and not isinstance(got, self.api.BrokenExecutor)
 
     def _check_value(self, future: Future[Any], value: Any) -> None:
         expected = self.expected[id(future)]
@@ -252,7 +255,7 @@ class ExceptionPropagation(RuleBasedStateMachine):
 
     @rule(target=futures)
     def submit_unpicklable_argument(self) -> Future[Any]:
-        """On a process pool the call fails with the PicklingError; the pool keeps working."""
+        """On a process pool the call fails with an exception; the pool keeps working."""
         argument = faults.Unpicklable("argument")
         label = self._label("takes an unpicklable argument")
         if self.processes:
@@ -265,7 +268,7 @@ class ExceptionPropagation(RuleBasedStateMachine):
 
     @rule(target=futures)
     def submit_returning_unpicklable(self) -> Future[Any]:
-        """On a process pool the call fails with the PicklingError; the pool keeps working."""
+        """On a process pool the call fails with an exception; the pool keeps working."""
         label = self._label("returns an unpicklable value")
         if self.processes:
             expected = Expected(label, unpicklable="its result")
@@ -277,7 +280,7 @@ class ExceptionPropagation(RuleBasedStateMachine):
 
     @rule(target=futures, message=st.text(max_size=3))
     def submit_raising_unpicklable(self, message: str) -> Future[Any]:
-        """On a process pool the call fails with the PicklingError; the pool keeps working."""
+        """On a process pool the call fails with an exception; the pool keeps working."""
         label = self._label("raises an unpicklable exception")
         if self.processes:
             expected = Expected(label, unpicklable="its exception")
@@ -344,7 +347,7 @@ class ExceptionPropagation(RuleBasedStateMachine):
             expected = self.expected[id(future)]
             if expected.unpicklable is not None:
                 got = future.exception(timeout=0)
-                assert isinstance(got, pickle.PicklingError), f"{expected.label}: {got!r}"
+                assert self._a_pickling_failure(got), f"{expected.label}: {got!r}"
             else:
                 self._check_exception(future, future.exception(timeout=0))
 

@@ -558,10 +558,13 @@ def test_wait_returns_once_its_condition_holds_while_other_futures_are_held(
             assert raising in done, f"{call} returned before the raising call was done"
 
 
-def test_as_completed_raises_timeout_error_naming_the_unfinished(futures_backend: Backend) -> None:
+def test_as_completed_raises_timeout_error_after_yielding_the_done(
+    futures_backend: Backend,
+) -> None:
     """Two calls are held until the check, two others are done: ``as_completed(..., timeout)``
-    yields the two done, then raises the API's TimeoutError saying "2 (of 4)" futures are
-    unfinished (duplicates in ``fs`` count once)."""
+    yields the two done (duplicates in ``fs`` once), then raises the API's TimeoutError. (The
+    documentation promises the type; the stdlib's "2 (of 4) futures unfinished" wording is
+    checked in executor_impl's own tests.)"""
     api = futures_backend.api
     with TwoExecutors(futures_backend) as pools:
         held = [pools.held(n) for n in range(2)]
@@ -579,7 +582,6 @@ def test_as_completed_raises_timeout_error_naming_the_unfinished(futures_backend
             f"as_completed(timeout={EXPIRES}) never raised TimeoutError; it yielded the held "
             f"calls too, once their gate gave up after {BOUND}s: {yielded}"
         )
-        assert "2 (of 4)" in str(timed_out), f"{timed_out!r}: 2 (of 4) futures are unfinished"
         assert sorted(map(id, yielded)) == sorted(map(id, done)), (
             f"as_completed yielded {yielded}, not the two done futures {done}"
         )
