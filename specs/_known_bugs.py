@@ -58,7 +58,7 @@ def _bound() -> float:
 class KnownBug:
     """One known bug: *key* (how a test names it: the issue, or ``issue/variant`` where one
     issue shows in several ways), *issue* (``gh-N``, ``bpo-N`` or an issue URL), *summary* (one
-    line), *url* (the issue's page; derived for a CPython ``gh-N``), *cpython* (inherited from
+    line), *url* (the issue's page; derived for a CPython ``gh-N`` or an issue given as a URL), *cpython* (inherited from
     CPython's ``concurrent.futures``), and *probe*: given the backend under test, whether it
     shows exactly this bug (bounded; it must shut down any pool it makes)."""
 
@@ -71,15 +71,20 @@ class KnownBug:
 
     def __post_init__(self) -> None:
         if not self.url:
-            if not self.issue.startswith("gh-"):
+            if self.issue.startswith(("https://", "http://")):
+                object.__setattr__(self, "url", self.issue)
+            elif self.issue.startswith("gh-"):
+                object.__setattr__(self, "url", CPYTHON_ISSUES + self.issue[3:])
+            else:
                 raise ValueError(f"KnownBug {self.key!r}: give the url of issue {self.issue!r}")
-            object.__setattr__(self, "url", CPYTHON_ISSUES + self.issue[3:])
 
     @property
     def reason(self) -> str:
         """The xfail reason: the issue first (the report's KNOWN-BUG footnote), then why."""
-        inherited = "inherited from CPython; " if self.cpython else ""
-        return f"{self.issue}: {self.summary} ({inherited}{self.url})"
+        notes = ["inherited from CPython"] if self.cpython else []
+        if self.url != self.issue:
+            notes.append(self.url)
+        return f"{self.issue}: {self.summary}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 REGISTRY: dict[str, KnownBug] = {}
