@@ -219,10 +219,14 @@ def _export_spec_bound(config: pytest.Config) -> None:
         return
     previous = os.environ.get(_ENV_SPEC_BOUND)
     os.environ[_ENV_SPEC_BOUND] = f"{seconds:g}"
-    if previous is None:
-        config.add_cleanup(lambda: os.environ.pop(_ENV_SPEC_BOUND, None))
-    else:
-        config.add_cleanup(lambda: os.environ.__setitem__(_ENV_SPEC_BOUND, previous))
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(_ENV_SPEC_BOUND, None)
+        else:
+            os.environ[_ENV_SPEC_BOUND] = previous
+
+    config.add_cleanup(restore)
 
 
 def derive_seed(base_seed: int, nodeid: str) -> int:
@@ -603,8 +607,14 @@ class _MatrixRecorder:
                 status,
                 test_id=report.nodeid,
                 detail=detail,
-                warnings=[str(w) for w in properties.get("futures_warnings") or ()],
+                warnings=_warnings_of(properties),
             )
+
+
+def _warnings_of(properties: dict[str, object]) -> list[str]:
+    """The warnings recorded for a test (``futures_warnings``), as strings."""
+    recorded = properties.get("futures_warnings")
+    return [str(w) for w in recorded] if isinstance(recorded, list) else []
 
 
 def _short(report: pytest.TestReport) -> str:

@@ -270,7 +270,7 @@ class _HangWatch:
         guards.rearm_guards()
         started = time.monotonic()
         machine = self.factory()
-        teardown = machine.teardown
+        teardown: Callable[[], None] = machine.teardown  # Hypothesis leaves it untyped
 
         def watched_teardown() -> None:
             # Hypothesis calls teardown() in a `finally`: exc_info is the example's failure.

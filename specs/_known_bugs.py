@@ -163,7 +163,7 @@ def _falsy_outcome(backend: Backend) -> tuple[BaseException | None, bool]:
     ``exception()`` gives, and whether ``result()`` raised."""
     pool = backend.make(max_workers=1)
     try:
-        future = pool.submit(tasks.raise_exception, _tasks.FalsyError("probe"))
+        future: Future[Any] = pool.submit(tasks.raise_exception, _tasks.FalsyError("probe"))
         error = future.exception(timeout=_bound())
         try:
             future.result(timeout=0)
