@@ -38,6 +38,7 @@ from ._control_server import (
     ControlServer,
     State,
     default_server,
+    expired_waits,
     local_state,
     register_kind,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Latch",
     "Recorder",
     "default_server",
+    "expired_waits",
 ]
 
 DEFAULT_TIMEOUT = 60.0

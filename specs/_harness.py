@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize
 
-from pytest_futures_plugin import guards, tasks
+from pytest_futures_plugin import controls, guards, tasks
 from pytest_futures_plugin import scheduler as _scheduler
 from pytest_futures_plugin.guards import HELPER_THREAD_PREFIX, describe_threads
 
@@ -253,8 +253,9 @@ class _HangWatch:
     """Makes the machines of one Hypothesis run, watching how each example ends.
 
     An example that fails after running at least :data:`BOUND` seconds hung somewhere (a wait
-    ran out its bound, or the plugin's hang guard interrupted it): its failure and a thread
-    dump are kept, and its teardown, once done, raises :class:`SpecHang` in place of the
+    ran out its bound, or the plugin's hang guard interrupted it), and so does one that
+    "passed" that long while a control's wait ran out its bound (an executor swallowed the
+    task's ``ControlTimeout``): its failure and a thread dump are kept, and its teardown, once done, raises :class:`SpecHang` in place of the
     failure, which Hypothesis does not catch: no shrinking, no re-run. (Raised at the start of
     a later example instead, it would make Hypothesis' replay of a known path inconsistent.)
     A hang thus costs one bound per test, not one per shrink step. Each example also rearms the plugin's hang guard, which so bounds an
@@ -269,6 +270,7 @@ class _HangWatch:
     def example(self) -> RuleBasedStateMachine:
         guards.rearm_guards()
         started = time.monotonic()
+        expired = controls.expired_waits()
         machine = self.factory()
         teardown: Callable[[], None] = machine.teardown  # Hypothesis leaves it untyped
 
@@ -276,6 +278,14 @@ class _HangWatch:
             # Hypothesis calls teardown() in a `finally`: exc_info is the example's failure.
             failure = sys.exc_info()[1]
             elapsed = time.monotonic() - started
+            if elapsed >= BOUND and failure is None and controls.expired_waits() > expired:
+                # It "passed", yet a gate or latch waited out its bound: an executor that
+                # swallowed the ControlTimeout of a hung task (it runs calls inside submit()
+                # under `except BaseException`). Every further example would wait as long.
+                failure = AssertionError(
+                    f"{controls.expired_waits() - expired} control wait(s) ran out their bound "
+                    f"in this example, and the executor swallowed the ControlTimeout"
+                )
             # Only a failure: Hypothesis' own control flow (StopTest) is a BaseException.
             if not isinstance(failure, Exception) or elapsed < BOUND:
                 teardown()
