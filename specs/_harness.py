@@ -64,6 +64,8 @@ def _spec_bound() -> float:
     return seconds
 
 
+_real_monotonic = time.monotonic  # the real clock, whatever a scheduler patches later
+
 BOUND = _spec_bound()
 """Seconds one blocking call of a spec (a step, an invariant, the teardown, the drain before
 shutdown) may take; only a broken executor ever waits this long. When it is hit the example
@@ -210,7 +212,7 @@ def run_spec(
     chosen = settings(base, **overrides)
     if sched is None:
         factory: Callable[[], RuleBasedStateMachine] = lambda: machine(*args)  # noqa: E731
-        _run(factory, chosen, seed)
+        _run(factory, chosen, seed, watch_hangs=True)
         return
     mixed = _interleaved(machine) if isinstance(machine, type) else None
     policy, collecting = sched.policy, gc.isenabled()
@@ -269,7 +271,7 @@ class _HangWatch:
 
     def example(self) -> RuleBasedStateMachine:
         guards.rearm_guards()
-        started = time.monotonic()
+        started = _real_monotonic()
         expired = controls.expired_waits()
         machine = self.factory()
         teardown: Callable[[], None] = machine.teardown  # Hypothesis leaves it untyped
@@ -277,7 +279,7 @@ class _HangWatch:
         def watched_teardown() -> None:
             # Hypothesis calls teardown() in a `finally`: exc_info is the example's failure.
             failure = sys.exc_info()[1]
-            elapsed = time.monotonic() - started
+            elapsed = _real_monotonic() - started
             if elapsed >= BOUND and failure is None and controls.expired_waits() > expired:
                 # It "passed", yet a gate or latch waited out its bound: an executor that
                 # swallowed the ControlTimeout of a hung task (it runs calls inside submit()
@@ -312,9 +314,14 @@ def _run(
     chosen: settings,
     seed: int,
     reproduce: tuple[str, bytes] | None = None,
+    *,
+    watch_hangs: bool = False,
 ) -> None:
+    """Run the machines *factory* makes; with *watch_hangs* (real threads, not the
+    deterministic scheduler, whose waits are on virtual time and whose failing schedules
+    must shrink) a hung example stops the run (:class:`_HangWatch`)."""
     watch = _HangWatch(factory)
-    test = get_state_machine_test(watch.example, settings=chosen)  # type: ignore[arg-type,no-untyped-call,unused-ignore]
+    test = get_state_machine_test(watch.example if watch_hangs else factory, settings=chosen)  # type: ignore[arg-type,no-untyped-call,unused-ignore]
     hypothesis.seed(seed)(test)
     if reproduce is not None:
         test = hypothesis.reproduce_failure(*reproduce)(test)
