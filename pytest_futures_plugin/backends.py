@@ -34,6 +34,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import multiprocessing
 import os
 import sys
 from importlib import metadata
@@ -41,6 +42,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable
 
 from pytest_futures_plugin import LONG_WAIT
+from pytest_futures_plugin.guards import process_wide
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -159,21 +161,47 @@ class Capabilities:
     mp_context: bool
 
 
-def _accepts(function: Callable[..., Any], keyword: str) -> bool:
-    """Whether *function* can be called with ``keyword=...``."""
+def _noop() -> None:
+    """The initializer the probe tries (module-level, so that it pickles)."""
+
+
+def _constructs_with(factory: Callable[..., Executor], keyword: str, value: Any) -> bool:
+    """Whether ``factory(max_workers=1, keyword=value)`` makes an executor: tried, not read
+    from a signature (a subclass taking ``**kwargs`` may pass them on to a pool that refuses
+    them). The executor made is shut down at once; it never ran a task."""
     try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):  # no signature (a builtin): assume the stdlib's
-        return True
-    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in parameters)
+        executor = factory(max_workers=1, **{keyword: value})
+    except Exception:  # TypeError mostly; any refusal means the spec cannot assume it
+        return False
+    executor.shutdown(wait=True)
+    return True
+
+
+def _shuts_down_cancelling(executor: Executor) -> bool:
+    """``executor.shutdown(wait=True, cancel_futures=True)``; False (after a plain
+    ``shutdown(wait=True)``) if it refused the keyword with TypeError."""
+    try:
+        executor.shutdown(wait=True, cancel_futures=True)  # type: ignore[call-arg,unused-ignore]
+    except TypeError:
+        executor.shutdown(wait=True)
+        return False
+    return True
 
 
 def probe(factory: Callable[..., Executor]) -> Capabilities:
-    """Start an executor from *factory*, run ``os.getpid`` in it, and read its signatures.
+    """Start an executor from *factory*, run ``os.getpid`` in it, shut it down with
+    ``cancel_futures=True``, and try constructing one with each optional keyword.
 
     Raises :class:`BackendError` if the executor cannot be made or cannot run that task
     within :data:`PROBE_TIMEOUT` seconds.
     """
+    # Threads the executor's library starts for the whole process on first use (an event
+    # loop, a profiler) are not the leak of whichever test probed first.
+    with process_wide():
+        return _probe(factory)
+
+
+def _probe(factory: Callable[..., Executor]) -> Capabilities:
     try:
         executor = factory(max_workers=1)
     except Exception as error:
@@ -181,15 +209,16 @@ def probe(factory: Callable[..., Executor]) -> Capabilities:
     try:
         pid = executor.submit(os.getpid).result(timeout=PROBE_TIMEOUT)
     except Exception as error:
+        executor.shutdown(wait=False)
         raise BackendError(f"{_describe(factory)} could not run os.getpid: {error!r}") from error
-    finally:
-        executor.shutdown(wait=True)
+    cancel_futures = _shuts_down_cancelling(executor)
+    processes = pid != os.getpid()
     return Capabilities(
-        processes=pid != os.getpid(),
-        cancel_futures=_accepts(executor.shutdown, "cancel_futures"),
-        max_tasks_per_child=_accepts(factory, "max_tasks_per_child"),
-        initializer=_accepts(factory, "initializer"),
-        mp_context=_accepts(factory, "mp_context"),
+        processes=processes,
+        cancel_futures=cancel_futures,
+        max_tasks_per_child=_constructs_with(factory, "max_tasks_per_child", 1),
+        initializer=_constructs_with(factory, "initializer", _noop),
+        mp_context=_constructs_with(factory, "mp_context", multiprocessing.get_context()),
     )
 
 

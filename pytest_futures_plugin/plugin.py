@@ -17,6 +17,7 @@ import importlib
 import os
 import shlex
 import types
+import warnings
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -95,6 +96,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "futures_hang_timeout", "Default for --futures-hang-timeout (seconds).", default=None
     )
     group.addoption(
+        "--futures-spec-bound",
+        dest="futures_spec_bound",
+        metavar="SECONDS",
+        help="Seconds one blocking call of a spec may take before its example fails with a "
+        "thread dump (and is not shrunk). Default 10; env PYTEST_FUTURES_SPEC_BOUND, "
+        "ini futures_spec_bound.",
+    )
+    parser.addini("futures_spec_bound", "Default for --futures-spec-bound (seconds).", default=None)
+    group.addoption(
         "--futures-report",
         dest="futures_report",
         metavar="PATH",
@@ -122,6 +132,24 @@ def _settings(config: pytest.Config) -> _settings_engine.Settings:
         return _settings_engine.read(config.getoption, config.getini, os.environ, worker_seed)
     except _settings_engine.SettingsError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def _export_spec_bound(config: pytest.Config, bound: float | None) -> None:
+    """Hand the specs their bound (they read ``PYTEST_FUTURES_SPEC_BOUND`` when imported, so
+    that they run from plain Hypothesis code too); restored when pytest ends."""
+    if bound is None:
+        return
+    env = _settings_engine.ENV_SPEC_BOUND
+    previous = os.environ.get(env)
+    os.environ[env] = f"{bound:g}"
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(env, None)
+        else:
+            os.environ[env] = previous
+
+    config.add_cleanup(restore)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -152,6 +180,7 @@ _MARKERS = (
 def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
     config.stash[_SETTINGS] = settings
+    _export_spec_bound(config, settings.spec_bound)
     for marker in _MARKERS:
         config.addinivalue_line("markers", marker)
     names = [backend.name for backend in settings.backends]
@@ -448,8 +477,19 @@ class _MatrixRecorder:
             else:
                 detail = str(getattr(report, "wasxfail", "") or _short(report))
             self.matrix.record(
-                str(area), str(backend), status, test_id=report.nodeid, detail=detail
+                str(area),
+                str(backend),
+                status,
+                test_id=report.nodeid,
+                detail=detail,
+                warnings=_warnings_of(properties),
             )
+
+
+def _warnings_of(properties: dict[str, object]) -> list[str]:
+    """The warnings recorded for a test (``futures_warnings``), as strings."""
+    recorded = properties.get("futures_warnings")
+    return [str(w) for w in recorded] if isinstance(recorded, list) else []
 
 
 def _short(report: pytest.TestReport) -> str:
@@ -538,8 +578,29 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    with _phase(item):
+    with _phase(item), _executor_warnings(item):
         return (yield)
+
+
+@contextlib.contextmanager
+def _executor_warnings(item: pytest.Item) -> Iterator[None]:
+    """In a spec test, record the warnings emitted (by the executor under test) instead of
+    letting the project's filters turn them into errors: they go to the test's cell of the
+    matrix (``futures_warnings``), for the executor's author to read. Other tests keep the
+    project's filters."""
+    if item.get_closest_marker("futures_area") is None:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            lines = [
+                f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught
+            ]
+            if lines:
+                item.user_properties.append(("futures_warnings", list(dict.fromkeys(lines))))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -76,17 +76,22 @@ _ISSUE_RE = re.compile(
     r"https?://github\.com/[\w.-]+/[\w.-]+/(?:issues|pull)/\d+|\b(?:gh|bpo)-\d+\b", re.IGNORECASE
 )
 
+_CPYTHON_ISSUE = re.compile(r"https?://github\.com/python/cpython/issues/(\d+)", re.IGNORECASE)
+
 
 def issue_refs(text: str) -> list[str]:
     """The upstream issues *text* names, in order, without repeats.
 
     Recognises ``gh-N`` and ``bpo-N`` in any case (returned lower-case, as CPython's changelog
     spells them) and ``https://github.com/OWNER/REPO/issues/N`` or ``.../pull/N`` (returned as
-    written, up to the number).
+    written, up to the number), except that CPython's issue pages are its ``gh-N``.
     """
     refs: dict[str, None] = {}
     for match in _ISSUE_RE.finditer(text):
         ref = match.group()
+        cpython = _CPYTHON_ISSUE.match(ref)
+        if cpython is not None:  # the link of a gh-N given next to it: the same issue
+            ref = f"gh-{cpython.group(1)}"
         refs.setdefault(ref if ref[:4].lower() == "http" else ref.lower())
     return list(refs)
 
@@ -135,6 +140,13 @@ class Cell:
         self.area = area
         self.backend = backend
         self._results: dict[str, Result] = {}
+        self._warnings: dict[str, None] = {}
+
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings the backend emitted during the cell's tests, without repeats: shown,
+        never turned into failures (they are for the executor's author to read)."""
+        return list(self._warnings)
 
     def _add(self, result: Result) -> None:
         old = self._results.get(result.test_id)
@@ -235,13 +247,21 @@ class Matrix:
         return all(cell.status is not Status.FAIL for cell in self._cells.values())
 
     def record(
-        self, area: str, backend: str, status: Status, *, test_id: str, detail: str = ""
+        self,
+        area: str,
+        backend: str,
+        status: Status,
+        *,
+        test_id: str,
+        detail: str = "",
+        warnings: Iterable[str] = (),
     ) -> None:
         """Add one classified outcome of the test *test_id* to the cell (*area*, *backend*).
 
         *detail* is what the footnotes and the JSON show: the xfail reason for KNOWN-BUG (the
         cell's issues are parsed from it), the deviation for DEVIATION, a one-line failure for
         FAIL, the skip reason for SKIP. A test recorded twice keeps its most severe status.
+        *warnings* (one line each) are what the backend warned of during the test.
         Raises ValueError for an empty name or a status that is not a :class:`Status`.
         """
         if not (area and backend and test_id):
@@ -251,6 +271,7 @@ class Matrix:
         self._backends.setdefault(backend)
         cell = self._cells.setdefault((area, backend), Cell(area, backend))
         cell._add(Result(test_id, status, detail))
+        cell._warnings.update(dict.fromkeys(warnings))
 
     def cell(self, area: str, backend: str) -> Cell | None:
         """The cell (*area*, *backend*), or None when nothing was recorded there."""
@@ -329,6 +350,11 @@ class Matrix:
             reasons = dict.fromkeys(_one_line(r.detail) for r in cell.having(Status.DEVIATION))
             text = "; ".join(r for r in reasons if r) or "declared by the backend"
             notes.append(f"DEVIATION {cell.area} on {cell.backend}: {text}")
+        for cell in (c for c in cells if c.warnings):
+            notes.append(f"WARNINGS {cell.area} on {cell.backend}: {len(cell.warnings)}")
+            notes.extend(f"  {_one_line(w)}" for w in cell.warnings[:max_ids])
+            if len(cell.warnings) > max_ids:
+                notes.append(f"  and {len(cell.warnings) - max_ids} more")
         return notes
 
     def to_json(self) -> dict[str, Any]:
@@ -339,7 +365,7 @@ class Matrix:
              "cells": [                                   # cells with results, row by row
                {"area": "future", "backend": "stdlib-thread", "status": "KNOWN-BUG",
                 "counts": {"PASS": 11, "FAIL": 0, "KNOWN-BUG": 1, "DEVIATION": 0, "SKIP": 0},
-                "issues": ["gh-132063"],
+                "issues": ["gh-132063"], "warnings": [],
                 "tests": [{"id": "specs/test_future.py::...", "status": "PASS", "detail": ""}]}],
              "summary": {"tests": 12, "counts": {...}, "cells": {<status>: cells}, "conformant": true},
              "meta": {"python": "3.11.9", "implementation": "CPython", "platform": "linux", ...}}
@@ -363,6 +389,7 @@ class Matrix:
                     "status": cell.status.value,
                     "counts": {s.value: n for s, n in cell.counts.items()},
                     "issues": cell.issues,
+                    "warnings": cell.warnings,
                     "tests": [
                         {"id": r.test_id, "status": r.status.value, "detail": r.detail}
                         for r in cell.results
@@ -418,6 +445,7 @@ class Matrix:
             matrix = cls(backends=_strings(data, "backends"), areas=_strings(data, "areas"))
             matrix.meta = dict(data["meta"])
             for cell in data["cells"]:
+                warnings = _strings(cell, "warnings") if "warnings" in cell else []
                 for test in cell["tests"]:
                     matrix.record(
                         cell["area"],
@@ -425,6 +453,7 @@ class Matrix:
                         Status(test["status"]),
                         test_id=test["id"],
                         detail=test["detail"],
+                        warnings=warnings,
                     )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed {SCHEMA} report: {exc!r}") from exc
@@ -453,5 +482,6 @@ class Matrix:
                     result.status,
                     test_id=result.test_id,
                     detail=result.detail,
+                    warnings=cell.warnings,
                 )
         return merged

@@ -26,6 +26,7 @@ __all__ = [
     "ENV_EXECUTOR",
     "ENV_HANG",
     "ENV_SEED",
+    "ENV_SPEC_BOUND",
     "Settings",
     "SettingsError",
     "read",
@@ -39,6 +40,7 @@ since only a hang takes so long, and below pytest-timeout's usual bounds."""
 ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
 ENV_SEED = "PYTEST_FUTURES_SEED"
 ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
+ENV_SPEC_BOUND = "PYTEST_FUTURES_SPEC_BOUND"
 
 
 class SettingsError(ValueError):
@@ -53,6 +55,8 @@ class Settings:
     seed: int
     matrix: _report.Matrix = dataclasses.field(default_factory=_report.Matrix)
     hang_timeout: float = DEFAULT_HANG_TIMEOUT
+    spec_bound: float | None = None
+    """The specs' bound per blocking call, if given (``--futures-spec-bound``); else theirs."""
 
 
 def read(
@@ -90,7 +94,13 @@ def read(
         backends=[backend.name for backend in selected],
         meta={"seed": seed, "backends": [backend.name for backend in selected]},
     )
-    return Settings(selected, seed, matrix, _hang_timeout(option, ini, environ))
+    return Settings(
+        selected,
+        seed,
+        matrix,
+        _hang_timeout(option, ini, environ),
+        _spec_bound(option, ini, environ),
+    )
 
 
 def _hang_timeout(
@@ -105,6 +115,24 @@ def _hang_timeout(
         if value not in (None, ""):
             return seconds(value, source)
     return DEFAULT_HANG_TIMEOUT
+
+
+def _spec_bound(
+    option: Callable[[str], Any], ini: Callable[[str], Any], environ: Mapping[str, str]
+) -> float | None:
+    """The specs' bound per blocking call from the command line, the environment or the ini
+    file (a positive number of seconds), or None where none is given."""
+    for source, value in (
+        ("--futures-spec-bound", option("futures_spec_bound")),
+        (ENV_SPEC_BOUND, environ.get(ENV_SPEC_BOUND)),
+        ("ini futures_spec_bound", ini("futures_spec_bound")),
+    ):
+        if value not in (None, ""):
+            bound = seconds(value, source)
+            if not bound:
+                raise SettingsError(f"{source}={value!r}: expected a number of seconds > 0")
+            return bound
+    return None
 
 
 def seconds(value: object, source: str) -> float:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import gc
 import os
 import re
+import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import hypothesis
@@ -31,18 +33,44 @@ from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize
 
-from pytest_futures_plugin import LONG_WAIT, tasks
+from pytest_futures_plugin import controls, guards, tasks
 from pytest_futures_plugin import scheduler as _scheduler
+from pytest_futures_plugin.guards import HELPER_THREAD_PREFIX, describe_threads
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
     from pytest_futures_plugin.backends import Backend, FuturesAPI
 
-BOUND = float(os.environ.get("PYTEST_FUTURES_SPEC_BOUND", LONG_WAIT))
-"""Seconds a wait that must succeed may take (:data:`pytest_futures_plugin.LONG_WAIT`).
-``PYTEST_FUTURES_SPEC_BOUND`` lowers it where only broken executors run (the tests that show
-each spec catches its broken executors), so that a lost future fails fast."""
+SPEC_BOUND_ENV = "PYTEST_FUTURES_SPEC_BOUND"
+DEFAULT_BOUND = 10.0
+
+
+def _spec_bound() -> float:
+    """The bound ``PYTEST_FUTURES_SPEC_BOUND`` gives (the plugin sets it from
+    ``--futures-spec-bound`` or the ini file), else :data:`DEFAULT_BOUND`.
+
+    Raises ValueError naming the bad value.
+    """
+    text = os.environ.get(SPEC_BOUND_ENV, "")
+    if not text:
+        return DEFAULT_BOUND
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{SPEC_BOUND_ENV}={text!r}: expected a positive number of seconds")
+    return seconds
+
+
+_real_monotonic = time.monotonic  # the real clock, whatever a scheduler patches later
+
+BOUND = _spec_bound()
+"""Seconds one blocking call of a spec (a step, an invariant, the teardown, the drain before
+shutdown) may take; only a broken executor ever waits this long. When it is hit the example
+fails with every thread's stack and what each waits on, and the test does not run (nor shrink)
+further examples: see :func:`run_spec`."""
 
 EXPIRES = 0.02
 """Seconds of a timeout the spec expects to expire (the future is held by a gate)."""
@@ -184,7 +212,7 @@ def run_spec(
     chosen = settings(base, **overrides)
     if sched is None:
         factory: Callable[[], RuleBasedStateMachine] = lambda: machine(*args)  # noqa: E731
-        _run(factory, chosen, seed)
+        _run(factory, chosen, seed, watch_hangs=True)
         return
     mixed = _interleaved(machine) if isinstance(machine, type) else None
     policy, collecting = sched.policy, gc.isenabled()
@@ -211,17 +239,96 @@ def run_spec(
     sched.policy = policy  # on a failure, the report names the failing example's policy
 
 
+class SpecHang(BaseException):
+    """Raised as a hung example ends (see :class:`_HangWatch`): not an ``Exception``, so that
+    Hypothesis stops at once instead of shrinking, i.e. re-running the hang; :func:`run_spec`
+    turns it into :class:`SpecHangError`."""
+
+
+class SpecHangError(AssertionError):
+    """A spec example hung: it failed after waiting a whole :data:`BOUND` (or more); the message
+    names the failure, how long the example ran, and what every thread waited on. The example
+    was not shrunk nor re-run (the seed replays the run)."""
+
+
+class _HangWatch:
+    """Makes the machines of one Hypothesis run, watching how each example ends.
+
+    An example that fails after running at least :data:`BOUND` seconds hung somewhere (a wait
+    ran out its bound, or the plugin's hang guard interrupted it), and so does one that
+    "passed" that long while a control's wait ran out its bound (an executor swallowed the
+    task's ``ControlTimeout``): its failure and a thread dump are kept, and its teardown, once done, raises :class:`SpecHang` in place of the
+    failure, which Hypothesis does not catch: no shrinking, no re-run. (Raised at the start of
+    a later example instead, it would make Hypothesis' replay of a known path inconsistent.)
+    A hang thus costs one bound per test, not one per shrink step. Each example also rearms the plugin's hang guard, which so bounds an
+    example, not the whole test: a slow but correct executor is not cut short.
+    """
+
+    def __init__(self, factory: Callable[[], RuleBasedStateMachine]) -> None:
+        self.factory = factory
+        self.hung: str | None = None
+        self.failure: BaseException | None = None
+
+    def example(self) -> RuleBasedStateMachine:
+        guards.rearm_guards()
+        started = _real_monotonic()
+        expired = controls.expired_waits()
+        machine = self.factory()
+        teardown: Callable[[], None] = machine.teardown  # Hypothesis leaves it untyped
+
+        def watched_teardown() -> None:
+            # Hypothesis calls teardown() in a `finally`: exc_info is the example's failure.
+            failure = sys.exc_info()[1]
+            elapsed = _real_monotonic() - started
+            if elapsed >= BOUND and failure is None and controls.expired_waits() > expired:
+                # It "passed", yet a gate or latch waited out its bound: an executor that
+                # swallowed the ControlTimeout of a hung task (it runs calls inside submit()
+                # under `except BaseException`). Every further example would wait as long.
+                failure = AssertionError(
+                    f"{controls.expired_waits() - expired} control wait(s) ran out their bound "
+                    f"in this example, and the executor swallowed the ControlTimeout"
+                )
+            # Only a failure: Hypothesis' own control flow (StopTest) is a BaseException.
+            if not isinstance(failure, Exception) or elapsed < BOUND:
+                teardown()
+                return
+            self.failure = failure
+            self.hung = (
+                f"{type(failure).__name__}: {failure}\nThe example hung: it failed after "
+                f"{elapsed:.1f}s (bound {BOUND:g}s per blocking call, --futures-spec-bound); "
+                f"not shrunk, nor re-run. What every thread waited on when it failed:\n"
+                f"{describe_threads()}"
+            )
+            try:
+                teardown()
+            finally:
+                # Replaces the example's failure as it leaves: Hypothesis stops at once.
+                raise SpecHang(self.hung)
+
+        machine.teardown = watched_teardown  # type: ignore[method-assign]
+        return machine
+
+
 def _run(
     factory: Callable[[], RuleBasedStateMachine],
     chosen: settings,
     seed: int,
     reproduce: tuple[str, bytes] | None = None,
+    *,
+    watch_hangs: bool = False,
 ) -> None:
-    test = get_state_machine_test(factory, settings=chosen)  # type: ignore[arg-type,no-untyped-call,unused-ignore]
+    """Run the machines *factory* makes; with *watch_hangs* (real threads, not the
+    deterministic scheduler, whose waits are on virtual time and whose failing schedules
+    must shrink) a hung example stops the run (:class:`_HangWatch`)."""
+    watch = _HangWatch(factory)
+    test = get_state_machine_test(watch.example if watch_hangs else factory, settings=chosen)  # type: ignore[arg-type,no-untyped-call,unused-ignore]
     hypothesis.seed(seed)(test)
     if reproduce is not None:
         test = hypothesis.reproduce_failure(*reproduce)(test)
-    test()
+    try:
+        test()
+    except SpecHang as hang:
+        raise SpecHangError(str(hang)) from watch.failure
 
 
 _BLOB = re.compile(r"@reproduce_failure\('([^']+)', b'([^']+)'\)")
@@ -283,7 +390,13 @@ def result_within(future: Future[Any], what: str, api: FuturesAPI) -> Any:
     try:
         return future.result(timeout=BOUND)
     except api.TimeoutError:
-        raise AssertionError(f"{what}: {future!r} not done after {BOUND}s") from None
+        raise AssertionError(hung(f"{what}: {future!r} not done after {BOUND}s")) from None
+
+
+def hung(what: str) -> str:
+    """The message of a wait that ran out its bound: *what*, then every thread's stack and
+    what each waits on (futures, threads, Events)."""
+    return f"{what}\n{describe_threads()}"
 
 
 class Background:
@@ -301,7 +414,9 @@ class Background:
         self.error: BaseException | None = None
         self.called = threading.Event()
         self.returned = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"spec: {what}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"{HELPER_THREAD_PREFIX}: {what}", daemon=True
+        )
         self.thread.start()
 
     def _run(self) -> None:
@@ -320,7 +435,7 @@ class Background:
         (its thread is then left behind, blocked for good).
         """
         if not self.returned.wait(BOUND):
-            raise AssertionError(f"{self.what} did not return within {BOUND}s")
+            raise AssertionError(hung(f"{self.what} did not return within {BOUND}s"))
         if self.error is not None:
             raise self.error
         return self.value
@@ -342,7 +457,7 @@ def shut_down_within_bound(pool: Executor, when: str = "") -> None:
     what = f"shutdown() of {pool!r}{' ' + when if when else ''}"
     shutdown = Background(what, lambda: pool.shutdown(wait=True))
     if not shutdown.returned.wait(BOUND):
-        raise AssertionError(f"{what}: still waiting after {BOUND}s")
+        raise AssertionError(hung(f"{what}: still waiting after {BOUND}s"))
     if shutdown.error is not None:
         raise AssertionError(f"{what} raised {shutdown.error!r}") from shutdown.error
 
@@ -367,7 +482,7 @@ def drain_before_shutdown(executor: Executor, *, failing: bool) -> None:
 
 
 def join_threads_started_since(before: set[threading.Thread]) -> list[str]:
-    """Wait up to :data:`BOUND` seconds for each non-daemon thread started since *before*
+    """Wait up to :data:`BOUND` seconds in all for the non-daemon threads started since *before*
     (``set(threading.enumerate())`` taken before the pool was made: its workers and manager)
     to end; return the names of those still running.
 
@@ -379,9 +494,10 @@ def join_threads_started_since(before: set[threading.Thread]) -> list[str]:
     """
     current = threading.current_thread()
     started = [t for t in threading.enumerate() if t not in before and not t.daemon]
+    deadline = time.monotonic() + BOUND  # one bound for them all, not one each
     for thread in started:
         if thread is not current:
-            thread.join(BOUND)
+            thread.join(max(0.0, deadline - time.monotonic()))
     return [t.name for t in started if t.is_alive() and t is not current]
 
 
@@ -402,10 +518,13 @@ __all__ = [
     "PROFILES",
     "Background",
     "Interleaved",
+    "SpecHang",
+    "SpecHangError",
     "backend_module",
     "call_within_bound",
     "controlled",
     "drain_before_shutdown",
+    "hung",
     "join_threads_started_since",
     "profile",
     "result_within",

@@ -54,7 +54,6 @@ the break is visible.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import os
 import signal
@@ -74,7 +73,9 @@ from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls, ControlTimeout
 
 from . import _tasks
+from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import BOUND, NO_SHRINKING, result_within, run_spec, shut_down_within_bound
+from ._known_bugs import expects_known_bug
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -141,7 +142,7 @@ class DeadWorker(RuleBasedStateMachine):
         super().__init__()
         self.backend = backend
         self.api = backend.api
-        self.controls = Controls()
+        self.controls = Controls(timeout=BOUND)
         self.crash = self.controls.gate("crash")  # released: the next call let go crashes
         self.pids = self.controls.recorder("pids")  # (label, pid) of every held call
         self.labels = itertools.count(1)
@@ -293,7 +294,7 @@ class FailingInitializer(RuleBasedStateMachine):
             if backend.capabilities.processes
             else self.api.BrokenThreadPool
         )
-        self.controls = Controls()
+        self.controls = Controls(timeout=BOUND)
         self.initializing = self.controls.gate("initializer")
         self.pool: Executor | None = None
         self.pending: list[Future[Any]] = []
@@ -374,53 +375,8 @@ def test_a_failing_initializer_breaks_the_pool(futures_backend: Backend, futures
 # gh-101267: one exception per future
 
 
-@functools.cache
-def stdlib_shares_one_broken_process_pool() -> bool:
-    """gh-101267: the stdlib fails every future of a broken process pool with one shared
-    BrokenProcessPool instance (each ``result()`` call then grows its traceback).
-
-    The worker crashes only once both calls are submitted: a pool that broke before the
-    second ``submit`` would raise there instead of failing its future.
-    """
-    import concurrent.futures
-
-    with Controls(timeout=BOUND) as controls:
-        crash, pids = controls.gate("crash"), controls.recorder("pids")
-        held = controls.gate("held until both calls are submitted")
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1)
-        try:
-            futures: list[Future[Any]] = [
-                pool.submit(_tasks.hold, held, crash, pids, "crashes", os.getpid()),
-                pool.submit(tasks.return_value, "queued behind the crash"),
-            ]
-            held.wait_inside(1, timeout=BOUND)
-            crash.release()
-            held.release()
-            errors = [future.exception(timeout=BOUND) for future in futures]
-        finally:
-            controls.close()
-            shut_down_within_bound(pool, "of the probe's broken pool")
-    return errors[0] is errors[1]
-
-
-@pytest.fixture
-def gh_101267(request: pytest.FixtureRequest, futures_backend: Backend) -> None:
-    """Expect the failure where the stdlib under test still shares one exception."""
-    if (
-        futures_backend.api_module == "concurrent.futures"
-        and futures_backend.capabilities.processes
-        and stdlib_shares_one_broken_process_pool()
-    ):
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="gh-101267: ProcessPoolExecutor shares one BrokenProcessPool "
-                "among all the futures of a broken pool",
-                strict=True,
-            )
-        )
-
-
-@pytest.mark.usefixtures("gh_101267")
+@expects_known_bug("gh-101267")
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_each_future_of_a_broken_pool_fails_with_its_own_exception(
     futures_backend: Backend,
 ) -> None:
@@ -429,7 +385,7 @@ def test_each_future_of_a_broken_pool_fails_with_its_own_exception(
     if not futures_backend.capabilities.processes:
         pytest.skip("tasks run in threads: there is no worker process to lose")
     api = futures_backend.api
-    with Controls() as controls:
+    with Controls(timeout=BOUND) as controls:
         crash, pids = controls.gate("crash"), controls.recorder("pids")
         gates = [controls.gate(f"held-{label}") for label in range(3)]
         pool = futures_backend.make(max_workers=1)

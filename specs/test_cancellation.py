@@ -44,11 +44,10 @@ The machine itself never asks ``wait()`` about a cancelled future for the same r
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import strategies as st
@@ -65,6 +64,7 @@ from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls, ControlTimeout
 
 from . import _tasks
+from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import (
     BOUND,
     Background,
@@ -74,6 +74,7 @@ from ._harness import (
     run_spec,
     shut_down_within_bound,
 )
+from ._known_bugs import expects_known_bug
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -394,57 +395,6 @@ QUEUED_BEHIND = 8
 time (the stdlib up to 3, executor_impl up to 4), so shutdown cancels the last ones."""
 
 
-@functools.cache
-def stdlib_leaves_waiters(processes: bool) -> bool:
-    """Whether this interpreter's ``concurrent.futures`` pool (process or thread) cancels
-    queued futures in ``shutdown(cancel_futures=True)`` without notifying ``wait()``: the
-    future is cancelled, yet ``wait(timeout=0)`` reports it not done. Bounded; no hang."""
-    import concurrent.futures
-
-    pool_class: Callable[..., Executor] = (
-        concurrent.futures.ProcessPoolExecutor
-        if processes
-        else concurrent.futures.ThreadPoolExecutor
-    )
-    with Controls(timeout=BOUND) as controls:
-        gate = controls.gate("probe")
-        before = set(threading.enumerate())
-        pool = pool_class(max_workers=1)
-        try:
-            pool.submit(tasks.block_on, gate)
-            gate.wait_inside(1)
-            last = [pool.submit(tasks.return_value, i) for i in range(QUEUED_BEHIND)][-1]
-            pool.shutdown(wait=False, cancel_futures=True)
-            try:
-                last.result(timeout=BOUND)  # a process pool cancels in its manager thread
-            except concurrent.futures.CancelledError:
-                pass
-            if not last.cancelled():
-                return False
-            return last in concurrent.futures.wait([last], timeout=0).not_done
-        finally:
-            gate.release()
-            shut_down_within_bound(pool)
-            join_threads_started_since(before)
-
-
-@pytest.fixture
-def known_waiter_bug(request: pytest.FixtureRequest, futures_backend: Backend) -> None:
-    """Expect the stdlib's bug (strict) where the running interpreter shows it."""
-    if futures_backend.api_module != "concurrent.futures":
-        return
-    processes = futures_backend.capabilities.processes
-    if futures_backend.capabilities.cancel_futures and stdlib_leaves_waiters(processes):
-        issue = "gh-136655" if processes else "gh-109934"
-        request.applymarker(
-            pytest.mark.xfail(
-                reason=f"{issue}: shutdown(cancel_futures=True) cancels queued futures "
-                "without notifying wait()/as_completed()",
-                strict=True,
-            )
-        )
-
-
 def _wake_stdlib_waiters(futures: list[Future[Any]]) -> None:
     """Notify the waiters the stdlib left behind, as its worker would have, so the waiting
     threads end now (a future already notified raises RuntimeError, logged critical)."""
@@ -459,7 +409,8 @@ def _wake_stdlib_waiters(futures: list[Future[Any]]) -> None:
         logging.disable(logging.NOTSET)
 
 
-@pytest.mark.usefixtures("known_waiter_bug")
+@expects_known_bug("gh-109934", "gh-136655")
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_shutdown_cancel_futures_wakes_waiters(futures_backend: Backend) -> None:
     """A thread blocked in ``wait()`` or ``as_completed()`` on queued futures returns once
     ``shutdown(cancel_futures=True)`` cancelled them and the rest finished; and a later

@@ -39,7 +39,6 @@ import inspect
 import itertools
 import multiprocessing
 import os
-import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -64,13 +63,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.futures_area("pool-sizing")
 
-MAX_WORKERS_MESSAGE = "max_workers must be greater than 0"
-MAX_TASKS_MESSAGE = "max_tasks_per_child must be >= 1"
-FORK_MESSAGE = (
-    "max_tasks_per_child is incompatible with the 'fork' multiprocessing start method; "
-    "supply a different mp_context."
-)
-
 
 def takes(backend: Backend, keyword: str) -> bool:
     """Whether the backend's factory names *keyword* among its parameters."""
@@ -80,12 +72,13 @@ def takes(backend: Backend, keyword: str) -> bool:
         return False
 
 
-def refused(backend: Backend, message: str, **kwargs: Any) -> None:
-    """``backend.make(**kwargs)`` raises ``ValueError(message)`` (a pool made instead is shut
-    down before the failure is reported)."""
+def refused(backend: Backend, **kwargs: Any) -> None:
+    """``backend.make(**kwargs)`` raises ValueError, as documented: the type, not the stdlib's
+    wording (executor_impl's own tests check its wording). A pool made instead is shut down
+    before the failure is reported."""
     made: list[Executor] = []
     try:
-        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        with pytest.raises(ValueError):  # noqa: PT011 (the documented type is all there is)
             made.append(backend.make(**kwargs))
     finally:
         for pool in made:
@@ -119,7 +112,7 @@ class Concurrency(RuleBasedStateMachine):
         super().__init__()
         self.backend = backend
         self.api = backend.api
-        self.controls = Controls()
+        self.controls = Controls(timeout=BOUND)
         self.recorder = self.controls.recorder("starts and finishes")
         self.gate = self.controls.gate("round-1")
         self.rounds = itertools.count(2)
@@ -240,7 +233,7 @@ class Construction(RuleBasedStateMachine):
 
     @rule(max_workers=st.integers(max_value=0))
     def make_executor_with_no_workers(self, max_workers: int) -> None:
-        refused(self.backend, MAX_WORKERS_MESSAGE, max_workers=max_workers)
+        refused(self.backend, max_workers=max_workers)
 
     @precondition(lambda self: not self.default_made)
     @rule(explicit=st.booleans())
@@ -259,7 +252,7 @@ class Construction(RuleBasedStateMachine):
     @precondition(lambda self: self.retires)
     @rule(max_tasks=st.integers(max_value=0))
     def make_executor_with_no_tasks_per_child(self, max_tasks: int) -> None:
-        refused(self.backend, MAX_TASKS_MESSAGE, max_workers=1, max_tasks_per_child=max_tasks)
+        refused(self.backend, max_workers=1, max_tasks_per_child=max_tasks)
 
     @precondition(lambda self: self.retires and self.forks)
     @rule(max_tasks=st.integers(1, 3))
@@ -267,7 +260,6 @@ class Construction(RuleBasedStateMachine):
         fork = multiprocessing.get_context("fork")
         refused(
             self.backend,
-            FORK_MESSAGE,
             max_workers=1,
             mp_context=fork,
             max_tasks_per_child=max_tasks,

@@ -76,9 +76,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.futures_area("shutdown")
 
-AFTER_SHUTDOWN = "cannot schedule new futures after shutdown"
-"""The stdlib's RuntimeError message (both pools), which executor_impl repeats."""
-
 
 FIRST_CALLS = st.lists(st.booleans(), max_size=4).flatmap(
     lambda more: st.permutations([True, *more])
@@ -292,16 +289,24 @@ class Shutdown(RuleBasedStateMachine):
 
     # -- invariants --------------------------------------------------------------------------
 
+    # The documentation promises the type (RuntimeError), not the stdlib's wording, which
+    # executor_impl's own tests check. submit and map are separate properties: one failing
+    # does not hide the other.
+
     @invariant()
-    def a_shut_down_executor_refuses_new_calls(self) -> None:
-        """``submit`` raises RuntimeError; so does ``map``, which submits every call before
-        it returns, at the call rather than at the first ``next()``."""
-        if not self.shut_down:
-            return
-        with pytest.raises(RuntimeError, match=AFTER_SHUTDOWN):
-            self.pool.submit(tasks.return_value, "late")
-        with pytest.raises(RuntimeError, match=AFTER_SHUTDOWN):
-            self.pool.map(tasks.return_value, ["late", "later"])
+    def a_shut_down_executor_refuses_submit(self) -> None:
+        """``submit`` after ``shutdown`` raises RuntimeError."""
+        if self.shut_down:
+            with pytest.raises(RuntimeError):
+                self.pool.submit(tasks.return_value, "late")
+
+    @invariant()
+    def a_shut_down_executor_refuses_map(self) -> None:
+        """``map`` after ``shutdown`` raises RuntimeError, at the call rather than at the first
+        ``next()`` (it submits every call before it returns)."""
+        if self.shut_down:
+            with pytest.raises(RuntimeError):
+                self.pool.map(tasks.return_value, ["late", "later"])
 
     @invariant()
     def every_call_runs_once(self) -> None:
@@ -325,7 +330,6 @@ class Shutdown(RuleBasedStateMachine):
             assert isinstance(outcome, RuntimeError), (
                 f"submit() in a done callback of {callback.call}, after shutdown, gave {outcome!r}"
             )
-            assert AFTER_SHUTDOWN in str(outcome), f"the RuntimeError says {outcome}"
 
     # -- quiet -------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from ._server import (
     ControlServer,
     State,
     default_server,
+    expired_waits,
     local_state,
     register_kind,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Latch",
     "Recorder",
     "default_server",
+    "expired_waits",
 ]
 
 DEFAULT_TIMEOUT = LONG_WAIT

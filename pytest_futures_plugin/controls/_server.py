@@ -111,6 +111,7 @@ class State:
         if self.closed:
             return ("closed", None)
         if time.monotonic() >= deadline:
+            _count_expired()
             return ("timeout", self.progress())
         return None
 
@@ -146,6 +147,25 @@ class State:
             wake = self.remote_waiters > 0
         if wake and self.server is not None:
             self.server.wake()
+
+
+_expired_so_far = 0
+_expired_lock = threading.Lock()
+
+
+def _count_expired() -> None:
+    global _expired_so_far
+    with _expired_lock:
+        _expired_so_far += 1
+
+
+def expired_waits() -> int:
+    """How many waits on this process's controls ran out their timeout so far: every wait,
+    from a thread of this process or from another process, ends here. A bounded harness reads
+    it to tell a step that waited out a bound (a hung task whose expired gate an executor
+    swallowed) from one that did not."""
+    with _expired_lock:
+        return _expired_so_far
 
 
 class _Peer:

@@ -41,6 +41,7 @@ and, after the region, gives the newcomers one shared grace period to exit befor
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -64,6 +65,7 @@ __all__ = [
     "FuturesHangError",
     "HangGuard",
     "describe_threads",
+    "rearm_guards",
     "release_waiters",
 ]
 
@@ -72,6 +74,19 @@ HANG_SIGNAL: int | None = getattr(signal, "SIGUSR2", None)
 DEBUGGER_POLL = 0.1
 """Seconds between two checks of a guard standing down for a debugger: the debugger may go
 away without telling (an IDE detaching), so the guard looks again."""
+
+
+_ACTIVE: list[HangGuard] = []
+"""The guards entered and not yet closed, innermost last."""
+
+
+def rearm_guards() -> None:
+    """Rearm (:meth:`HangGuard.rearm`) every active guard of the calling thread: called at the
+    start of each part of a block bounded per part, e.g. each Hypothesis example of a spec."""
+    current = threading.current_thread()
+    for guard in _ACTIVE[:]:  # a copy: another thread may close its guard meanwhile
+        if guard._target is current:
+            guard.rearm()
 
 
 class FuturesHangError(AssertionError):
@@ -116,6 +131,7 @@ class HangGuard:
         self._watchdog: threading.Thread | None = None
         self._target = threading.current_thread()
         self._started = 0.0
+        self._deadline = 0.0  # real monotonic time at which the watchdog fires next
         self._closed = False  # under _lock: the watchdog must not fire any more
         self._exiting = False  # read by the signal handler, which must not take _lock
         self._sent = 0  # signals sent (under _lock) ...
@@ -127,8 +143,10 @@ class HangGuard:
         if self._watchdog is not None:
             raise RuntimeError("a HangGuard guards one block; create one per block")
         self._target = threading.current_thread()
+        _ACTIVE.append(self)
         self.interrupts = self._install_handler()
         self._started = _real_monotonic()
+        self._deadline = self._started + self.bound
         self._watchdog = threading.Thread(
             target=self._watch, name=WATCHDOG_THREAD_NAME, daemon=True
         )
@@ -153,6 +171,8 @@ class HangGuard:
     def _close(self) -> None:
         """Stop the watchdog, wait for it, restore the handler: nothing can fire afterwards."""
         self._exiting = True  # first: from here on the handler never raises
+        with contextlib.suppress(ValueError):
+            _ACTIVE.remove(self)
         with self._lock:
             self._closed = True
         self._stop.set()
@@ -217,6 +237,11 @@ class HangGuard:
         if callable(previous):
             previous(signum, frame)
 
+    def rearm(self) -> None:
+        """Give the guarded block *bound* seconds from now: a block that runs many bounded
+        parts (the examples of a Hypothesis test) is bounded per part, not as a whole."""
+        self._deadline = _real_monotonic() + self.bound
+
     def _watch(self) -> None:
         """The watchdog thread: wait for the block to end; on overrun report and interrupt.
 
@@ -224,14 +249,21 @@ class HangGuard:
         it checks again every :data:`DEBUGGER_POLL` seconds and, once the debugger is gone,
         gives the block a fresh bound, so the time spent at a prompt does not count.
         """
-        while not self._stop.wait(self.bound):
+        while True:
+            remaining = self._deadline - _real_monotonic()
+            if remaining > 0:
+                if self._stop.wait(remaining):
+                    return
+                continue
             if debugger_attached(self._target.ident):
                 while debugger_attached(self._target.ident):
                     if self._stop.wait(DEBUGGER_POLL):
                         return
+                self.rearm()
                 continue
             if not self._fire():
                 return
+            self._deadline = _real_monotonic() + self.bound
 
     def _fire(self) -> bool:
         """Take a report and interrupt the guarded thread; True if it may fire again."""

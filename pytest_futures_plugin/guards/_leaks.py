@@ -4,34 +4,72 @@ it left open. Standard library only: no pytest, no hypothesis.
 :class:`LeakCheck` snapshots threads (by identity) and child processes (pid and start time,
 from ``/proc``; ``multiprocessing.active_children()`` where there is no ``/proc``) and, after
 the region, gives the newcomers one shared grace period to exit before naming them.
+
+A thread is blamed on the region that started it, and only on that one: threads alive at the
+snapshot belong to earlier tests; threads started inside :func:`process_wide` (a backend's
+one-off probe, which may start an executor library's own process-wide threads, e.g. dask's
+event loop and profiler) belong to the process, whichever test happened to probe first; and
+threads named with :data:`SERVICE_THREAD_PREFIXES` (the controls' server, the hang guard's
+watchdog, the specs' own helper threads) are the harness's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from types import TracebackType
 
 _real_monotonic = time.monotonic  # the real clock, whatever a scheduler patches later
 
 __all__ = [
+    "HELPER_THREAD_PREFIX",
     "SERVICE_PROCESS_MARKERS",
     "SERVICE_THREAD_PREFIXES",
     "LeakCheck",
     "is_shut_down",
+    "process_wide",
     "unclosed_executors",
 ]
 
 WATCHDOG_THREAD_NAME = "pytest-futures-hang-guard"
+HELPER_THREAD_PREFIX = "pytest-futures-spec"
+"""How the specs name the threads they start to watch a call block (left behind if it hangs)."""
 #: Name prefixes of threads that outlive a test by design; a leak check never reports them.
-SERVICE_THREAD_PREFIXES = ("pytest-futures-controls", WATCHDOG_THREAD_NAME)
+SERVICE_THREAD_PREFIXES = ("pytest-futures-controls", WATCHDOG_THREAD_NAME, HELPER_THREAD_PREFIX)
+
+_PROCESS_WIDE: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+"""The threads started inside :func:`process_wide`."""
+_PROCESS_WIDE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def process_wide() -> Iterator[None]:
+    """Mark the threads started in this block, and still alive at its end, as the process's:
+    no leak check reports them. For one-off work done on behalf of the whole run (probing a
+    backend), whichever test runs it first."""
+    before = set(threading.enumerate())
+    try:
+        yield
+    finally:
+        started = [t for t in threading.enumerate() if t not in before]
+        with _PROCESS_WIDE_LOCK:
+            _PROCESS_WIDE.update(started)
+
+
+def _is_process_wide(thread: threading.Thread) -> bool:
+    with _PROCESS_WIDE_LOCK:
+        return thread in _PROCESS_WIDE
+
+
 #: multiprocessing's (and loky's) helper processes are started on first use and live as long as the
 #: interpreter: matched in the command line, they are never reported as leaks.
 SERVICE_PROCESS_MARKERS = (
@@ -181,6 +219,7 @@ class LeakCheck:
                 or thread is threading.current_thread()
                 or isinstance(thread, threading._DummyThread)  # not ours to join
                 or thread.name.startswith(self.ignore_thread_prefixes)
+                or _is_process_wide(thread)
             ):
                 continue
             try:

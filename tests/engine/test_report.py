@@ -91,10 +91,11 @@ def test_classify_names_an_unknown_outcome_or_phase(outcome: str, when: str, bad
                 "see https://github.com/python/cpython/issues/95166#c1 and "
                 "https://github.com/joblib/loky/pull/42"
             ),
-            [
-                "https://github.com/python/cpython/issues/95166",
-                "https://github.com/joblib/loky/pull/42",
-            ],
+            ["gh-95166", "https://github.com/joblib/loky/pull/42"],
+        ),
+        (
+            "gh-101267: shared (inherited from CPython; https://github.com/python/cpython/issues/101267)",
+            ["gh-101267"],
         ),
         ("thegh-1, gh-12a, gh-, bpo 3, issue 7, github.com/a/b/tree/9", []),
         ("", []),
@@ -304,6 +305,7 @@ def test_to_json_follows_the_versioned_schema() -> None:
         "status": "KNOWN-BUG",
         "counts": {"PASS": 0, "FAIL": 0, "KNOWN-BUG": 1, "DEVIATION": 0, "SKIP": 0},
         "issues": ["gh-132063"],
+        "warnings": [],
         "tests": [{"id": "b", "status": "KNOWN-BUG", "detail": "gh-132063: None"}],
     }
     assert [(c["area"], c["backend"], c["status"]) for c in data["cells"]] == [
@@ -410,3 +412,16 @@ def test_importing_the_report_engine_imports_neither_pytest_nor_hypothesis() -> 
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_cell_lists_the_warnings_of_its_tests_once_each() -> None:
+    matrix = Matrix(backends=["b"])
+    matrix.record("map", "b", Status.PASS, test_id="t1", warnings=["ResourceWarning: x"])
+    matrix.record("map", "b", Status.PASS, test_id="t2", warnings=["ResourceWarning: x", "W: y"])
+    cell = matrix.cell("map", "b")
+    assert cell is not None
+    assert cell.warnings == ["ResourceWarning: x", "W: y"]
+    assert matrix.cell("map", "b").status is Status.PASS  # type: ignore[union-attr]
+    assert "WARNINGS map on b: 2" in matrix.render()
+    again = Matrix.from_json(matrix.to_json())
+    assert again.cell("map", "b").warnings == cell.warnings  # type: ignore[union-attr]
