@@ -1,0 +1,551 @@
+"""The scheduler's core: :class:`Scheduler`, which runs managed threads one at a time.
+
+Every scheduling point of the running thread comes to :meth:`Scheduler._point` (or
+``_wait``, when it may block); ``_switch`` asks the policy which thread that can run goes on,
+hands it the baton (its ``wake`` lock) and parks the caller on its own. When no thread can
+run, the virtual clock jumps to the earliest deadline, or the run ends in a
+:class:`~._state.DeadlockError`.
+
+Standard library only: no pytest, no hypothesis.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time as _time_module
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import _state
+from ._patching import Patches
+from ._report import deadlock_error, uncontrolled_error
+from ._state import (
+    ABORT_JOIN,
+    BLOCKED,
+    FINISHED,
+    NEW,
+    RUNNABLE,
+    DeadlockError,
+    LivelockError,
+    ManagedThread,
+    ScheduleAborted,
+    _DropAborts,
+    _get_ident,
+    _real_monotonic,
+    _scheduler_of_caller,
+    _wait_uncontrolled,
+)
+from ._virtual_time import _global_monotonic, _global_sleep
+from .clock import VirtualClock
+from .policies import FIFO, Policy, RandomPolicy, _OwnerFirst
+
+if TYPE_CHECKING:
+    import types
+    from collections.abc import Iterable
+
+POLL_QUANTUM = 1e-6
+"""Virtual seconds that pass when a thread polls in a loop (see Scheduler._wait)."""
+POLLS_BEFORE_TIME_PASSES = 3
+
+
+class Scheduler:
+    """Runs the code of a ``with`` block (or :meth:`run`) and every thread it starts through
+    a controlled module, one thread at a time, in the order *policy* chooses.
+
+    Parameters: *policy* (default ``RandomPolicy(seed)``), *seed* (for the default policy),
+    *autojump* (jump virtual time when every thread is blocked), *max_steps* (scheduling
+    points before :class:`LivelockError`), *uncontrolled_timeout* (real seconds a thread may
+    run without reaching a scheduling point before :class:`UncontrolledBlockingError`; None
+    never), *modules* (controlled for every run, see :meth:`control`).
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        seed: int = 0,
+        autojump: bool = True,
+        max_steps: int = 200_000,
+        uncontrolled_timeout: float | None = 10.0,
+        modules: Iterable[types.ModuleType | str] = (),
+        record: bool = True,
+    ) -> None:
+        self.policy = policy if policy is not None else RandomPolicy(seed)
+        self.clock = VirtualClock(autojump=autojump)
+        self.max_steps = max_steps
+        self.uncontrolled_timeout = uncontrolled_timeout
+        self.record = record
+        self.trace: list[tuple[str, str]] = []
+        """``(thread id, operation)`` per scheduling point."""
+        self.schedule: list[str] = []
+        """The thread id chosen at each decision: ``Scripted(schedule)`` replays the run."""
+        self.steps = 0
+        self.switches = 0
+        self.leftovers: list[str] = []
+        """Threads that were still blocked when the run ended (they were aborted)."""
+        self._modules: list[types.ModuleType | str] = list(modules)
+        self._threads: list[ManagedThread] = []
+        self._threads_by_ident: dict[int, ManagedThread] = {}
+        self._real_threads: list[threading.Thread] = []
+        self._current: ManagedThread | None = None
+        self._owner: ManagedThread | None = None
+        self._labels: collections.Counter[str] = collections.Counter()
+        self._aborting = False
+        self._failure: BaseException | None = None
+        self._failure_raised = False
+        self._patches = Patches()
+        self._log_filter = _DropAborts()
+        self._ids: dict[int, int] = {}
+        self._keep_alive: list[object] = []
+        self._entered = False
+        self._finished = False
+        self._switching = False
+        self._next_tid = 1  # T0 is the owner
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def control(self, *modules: types.ModuleType | str) -> None:
+        """Control *modules* (objects or dotted names): their references to ``threading``,
+        ``queue``, ``time`` and ``_thread``, and names imported from those, are replaced by
+        controlled equivalents for the run; their module-level locks are swapped for
+        controlled ones. Takes effect at once inside a run."""
+        self._modules.extend(modules)
+        if self._entered and not self._finished:
+            for module in modules:
+                self._patches.patch_module(module)
+
+    def restart(self, policy: Policy) -> None:
+        """Begin a new schedule within this run, decided by *policy*: what a property-based
+        test calls before each example, so that every example is a schedule of its own and
+        replaying an example replays its schedule (Hypothesis replays a failing example while
+        it shrinks it, and once more to print it).
+
+        Resets what a schedule is measured by: ``schedule`` (so the decisions passed to the
+        policy count from 0 again), ``trace``, ``steps`` (``max_steps`` bounds each schedule)
+        and ``switches``, the labels of primitives made from here on (``Lock-1``) and the
+        stable ids (``id()`` in controlled modules, the hash of a controlled thread). When
+        every other managed thread has finished, their records go, the threads started from
+        here on are numbered from T1 again and virtual time goes back to where a run starts;
+        a thread still alive keeps its number and the clock (the new schedule then shares
+        what that thread does, and may not replay).
+
+        The threads that could still run are first let run (FIFO) until each has finished or
+        blocks; after a schedule that ended in an error (``DeadlockError``...), its threads
+        are first unwound. Only the owner thread, during the run, may call it. Raises RuntimeError
+        otherwise.
+        """
+        owner = self._owner
+        if not self.active or owner is None or _get_ident() != owner.ident:
+            raise RuntimeError("restart() is for the owner thread of a running scheduler")
+        if self._aborting:
+            # The last schedule ended in an error (a deadlock): its threads unwind and exit
+            # (those that do not are listed in ``leftovers``), and the run goes on.
+            self._abort_all()
+            for thread in self._threads:
+                if thread is not owner:
+                    thread.state = FINISHED
+            self._aborting, self._failure, self._failure_raised = False, None, False
+            self._current, self._switching = owner, False  # the error may have come elsewhere
+        # The threads the last schedule left runnable (one that set an event and would have
+        # exited next) run first, in FIFO order, until each has finished or blocks.
+        self.policy = FIFO()
+        self._wait(self, self._others_quiet, None, "restart")
+        self.policy = policy
+        self.schedule = []
+        self.trace = []
+        self.steps = self.switches = 0
+        self._labels.clear()
+        self._ids.clear()
+        self._keep_alive.clear()
+        alive = [t for t in self._threads if t.state != FINISHED]
+        self._threads = alive
+        self._real_threads = [t for t in self._real_threads if t.is_alive()]
+        if alive == [owner]:
+            self._next_tid = 1
+            self.clock._restart()
+        for thread in alive:
+            thread.last_ran = -1
+
+    def run_until_quiescent(self) -> int:
+        """From the owner thread: let the other managed threads run, in the order the policy
+        picks, until none of them can run at this virtual instant (each has finished, or
+        waits for something nobody has done, or for a later time: the clock does not jump).
+        Return how many scheduling points they made.
+
+        Raises RuntimeError from any other thread, or outside the run; ``DeadlockError``
+        and the like as any wait does.
+        """
+        self._owner_only("run_until_quiescent()")
+        start = self.steps
+        self._wait(self, self._others_quiet, None, "run until quiescent")
+        return self.steps - start - 1  # not the owner's own point
+
+    def step(self) -> bool:
+        """From the owner thread: let one other managed thread, the one the policy picks, run
+        to its next scheduling point, then take control back. Return False (and run nothing)
+        when no other thread can run at this virtual instant.
+
+        Raises RuntimeError from any other thread, or outside the run.
+        """
+        self._owner_only("step()")
+        if self._others_quiet():
+            return False
+        owner, policy = self._owner, self.policy
+        target = self.steps + 2  # this point of the owner's, then one of another thread
+
+        def stepped() -> bool:
+            return self.steps >= target or self._others_quiet()
+
+        self.policy = _OwnerFirst(policy, owner)
+        try:
+            self._wait(self, stepped, None, "step")
+        finally:
+            self.policy = policy
+        return True
+
+    def _owner_only(self, what: str) -> None:
+        owner = self._owner
+        if not self.active or owner is None or _get_ident() != owner.ident:
+            raise RuntimeError(f"{what} is for the owner thread of a running scheduler")
+
+    def _others_quiet(self) -> bool:
+        now = self.clock.now()
+        return not any(t.can_run(now) for t in self._threads if t is not self._owner)
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` under control (the calling thread is the owner, T0)
+        and return its result once every thread it started has finished."""
+        with self:
+            return fn(*args, **kwargs)
+
+    @property
+    def active(self) -> bool:
+        return self._entered and not self._finished
+
+    @property
+    def threads(self) -> list[ManagedThread]:
+        return list(self._threads)
+
+    @property
+    def decisions(self) -> int:
+        return len(self.schedule)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of the run so far: steps, decisions, switches, threads, clock jumps."""
+        return {
+            "policy": self.policy.describe(),
+            "steps": self.steps,
+            "decisions": len(self.schedule),
+            "switches": self.switches,
+            "threads": len(self._threads),
+            "virtual_seconds": self.clock.elapsed(),
+            "clock_jumps": self.clock.jumps,
+        }
+
+    def format_trace(self, last: int | None = None) -> str:
+        """The trace as text, a line per point (the *last* ones only, if given)."""
+        names = {t.tid_name: t.name for t in self._threads}
+        entries = self.trace if last is None else self.trace[-last:]
+        start = len(self.trace) - len(entries)
+        return "\n".join(
+            f"{start + n:6d} {tid} ({names.get(tid, '?')}): {op}"
+            for n, (tid, op) in enumerate(entries)
+        )
+
+    # -- entering and leaving ----------------------------------------------------------------
+
+    def __enter__(self) -> Scheduler:
+        if self._entered:
+            raise RuntimeError("a Scheduler runs once; make a new one for another run")
+        if _state._ACTIVE is not None:
+            raise RuntimeError(f"another scheduler is active in this process: {_state._ACTIVE!r}")
+        self._entered = True
+        owner = ManagedThread(0, threading.current_thread().name, owner=True)
+        owner.ident = _get_ident()
+        owner.running = True
+        self._threads.append(owner)
+        self._threads_by_ident[owner.ident] = owner
+        self._owner = self._current = owner
+        _state._ACTIVE = self
+        try:
+            self._patches.patch(_time_module, "sleep", _global_sleep)
+            self._patches.patch(_time_module, "monotonic", _global_monotonic)
+            for module in self._modules:
+                self._patches.patch_module(module)
+            logging.getLogger("concurrent.futures").addFilter(self._log_filter)
+        except BaseException:
+            self._patches.unpatch()
+            _state._ACTIVE = None
+            raise
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        owner = self._owner
+        assert owner is not None
+        try:
+            if exc is None and not self._aborting:
+                self._finish_others(owner)
+        finally:
+            self._abort_all()
+            self._finished = True
+            # Drop the run's threads and the objects given stable ids: a pool's queue (a
+            # controlled primitive, which refers to this scheduler) may be the value of a
+            # weak-keyed entry for its thread (the stdlib's ``_threads_queues``), which would
+            # otherwise keep the thread, this scheduler and all it refers to alive for good.
+            self._real_threads = [t for t in self._real_threads if t.is_alive()]
+            self._keep_alive.clear()  # ids are stable during the run only
+            self._patches.unpatch()
+            logging.getLogger("concurrent.futures").removeFilter(self._log_filter)
+            _state._ACTIVE = None
+        if exc is None and self._failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self._failure
+
+    def _finish_others(self, owner: ManagedThread) -> None:
+        """Let the other threads run until they finish; those left blocked for ever are
+        recorded in ``leftovers`` (and aborted)."""
+
+        def others_done() -> bool:
+            return all(t.state == FINISHED for t in self._threads if t is not owner)
+
+        try:
+            self._wait(self, others_done, None, "end of run")
+        except DeadlockError as error:
+            self.leftovers = [line for line in error.graph if not line.startswith(owner.name)]
+            self._failure = None
+            self._failure_raised = True
+
+    def _abort_all(self) -> None:
+        self._aborting = True
+        owner = self._owner
+        for thread in self._threads:
+            if thread is not owner and thread.state != FINISHED:
+                _release(thread.wake)
+        for real in self._real_threads:
+            real.join(ABORT_JOIN)
+        alive = [t.name for t in self._real_threads if t.is_alive()]
+        if alive:
+            self.leftovers.append(f"threads still alive after the run was aborted: {alive}")
+
+    def _stable_id(self, obj: object) -> int:
+        number = self._ids.get(id(obj))
+        if number is None:
+            number = self._ids[id(obj)] = len(self._ids) + 1
+            self._keep_alive.append(obj)  # so that its id is not reused during the run
+        return number
+
+    # -- the core: scheduling points, blocking, switching --------------------------------------
+
+    def _label(self, kind: str) -> str:
+        self._labels[kind] += 1
+        return f"{kind}-{self._labels[kind]}"
+
+    def _point(self, me: ManagedThread, op: str) -> None:
+        """A scheduling point of the running thread *me*: the policy may run another."""
+        self.steps += 1
+        if self.record:
+            self.trace.append((me.tid_name, op))
+        if self.steps > self.max_steps:
+            self._fail(
+                me,
+                LivelockError(
+                    f"the run took more than {self.max_steps} scheduling points (a busy loop "
+                    f"polling the clock or a flag?); the last ones:\n{self.format_trace(20)}"
+                ),
+            )
+        self._switch(me)
+
+    def _wait(
+        self,
+        waitable: Any,
+        ready: Callable[[], bool],
+        timeout: float | None,
+        op: str,
+        *,
+        poll: bool = True,
+    ) -> bool:
+        """Block the calling managed thread until ``ready()`` or *timeout* virtual seconds
+        pass; return ``ready()``. A scheduling point even when ready at once.
+
+        A thread that polls the same primitive (a timed wait of 0 seconds that finds
+        nothing) :data:`POLLS_BEFORE_TIME_PASSES` times at the same virtual instant makes
+        :data:`POLL_QUANTUM` of virtual time pass: ``while (left := end - monotonic()) >= 0:
+        event.wait(left)`` (``as_completed``) must reach its end although time only jumps to
+        deadlines, exactly, while a pool's single ``acquire(timeout=0)`` per submit costs
+        no time.
+        """
+        sched, me = _scheduler_of_caller()
+        if sched is not self or me is None or me.state == FINISHED:
+            return _wait_uncontrolled(ready, timeout, op)
+        if self._aborting:
+            if ready():
+                return True
+            if timeout is not None and timeout <= 0:
+                return False
+            self._raise_abort(me)
+        if self._switching or self._current is not me:
+            return _wait_uncontrolled(ready, timeout, op)
+        self._point(me, op)
+        if ready():
+            return True
+        if timeout is not None and self.clock.now() + timeout <= self.clock.now():
+            # 0 seconds, or too few to move the clock (end - monotonic() after a jump)
+            if poll:
+                key = (self.clock.now(), id(waitable))
+                me.polls = me.polls + 1 if me.polled_at == key else 1
+                me.polled_at = key
+                if me.polls >= POLLS_BEFORE_TIME_PASSES:  # polling in a loop: let time pass
+                    self.clock.advance(POLL_QUANTUM)
+            return False
+        me.state, me.waiting, me.ready, me.op = BLOCKED, waitable, ready, op
+        me.deadline = None if timeout is None else self.clock.now() + timeout
+        try:
+            self._switch(me)
+        finally:
+            me.state, me.waiting, me.ready, me.deadline = RUNNABLE, None, None, None
+        return ready()
+
+    def _switch(self, me: ManagedThread) -> None:
+        """Pick the next thread to run (maybe *me*) and, if it is another, hand it the baton
+        and park *me* until it is picked again."""
+        self._switching = True  # a GC callback that runs in here must not schedule
+        while True:
+            now = self.clock.now()
+            threads = self._threads
+            enabled = [t for t in threads if t.can_run(now)]
+            if enabled:
+                break
+            deadlines = [t.deadline for t in threads if t.state == BLOCKED and t.deadline]
+            if deadlines and self.clock.autojump:
+                self.clock._jump_to(min(deadlines))
+                continue
+            self._switching = False
+            error = deadlock_error(
+                self._threads,
+                steps=self.steps,
+                elapsed=self.clock.elapsed(),
+                timers=bool(deadlines),
+            )
+            self._fail(me, error)
+        if len(enabled) == 1:
+            chosen = enabled[0]
+        else:
+            if me in enabled and enabled[0] is not me:
+                enabled.remove(me)
+                enabled.insert(0, me)
+            me.running = enabled[0] is me and me.state == RUNNABLE
+            try:
+                index = self.policy.choose(enabled, len(self.schedule))
+            except BaseException:
+                self._switching = False
+                raise
+            finally:
+                me.running = False
+            chosen = enabled[index]
+            self.schedule.append(chosen.tid_name)
+        chosen.last_ran = self.steps
+        if chosen is me:
+            self._switching = False
+            return
+        self.switches += 1
+        # From here on *me* is not the current thread, so a GC callback that runs in it
+        # (allocating a bound method can collect) does not schedule.
+        self._current = chosen
+        self._switching = False
+        chosen.wake.release()
+        if me.state != FINISHED:
+            self._park(me)
+
+    def _park(self, me: ManagedThread) -> None:
+        try:
+            if me.owner and self.uncontrolled_timeout is not None:
+                steps, since = self.steps, _real_monotonic()
+                while not me.wake.acquire(timeout=0.25):
+                    if self._aborting:
+                        break
+                    if self.steps != steps:
+                        steps, since = self.steps, _real_monotonic()
+                    elif _real_monotonic() - since > self.uncontrolled_timeout:
+                        self._fail(
+                            me,
+                            uncontrolled_error(
+                                self._current, self._threads, self.uncontrolled_timeout
+                            ),
+                        )
+            else:
+                me.wake.acquire()
+        except BaseException as error:  # a signal (the hang guard, Ctrl-C) while parked
+            if not self._aborting:
+                self._failure, self._failure_raised = error, True
+                self._abort_others(me)
+            raise
+        if self._aborting:
+            self._raise_abort(me)
+
+    def _abort_others(self, me: ManagedThread) -> None:
+        self._aborting = True
+        for thread in self._threads:
+            if thread is not me and thread.state != FINISHED:
+                _release(thread.wake)
+
+    def _raise_abort(self, me: ManagedThread) -> None:
+        if me.owner and self._failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self._failure
+        raise ScheduleAborted(f"the scheduler's run was aborted ({me.name} was blocked)")
+
+    def _fail(self, me: ManagedThread, error: BaseException) -> None:
+        """End the run: every managed thread unwinds (ScheduleAborted at its next blocking
+        operation); the owner raises *error*."""
+        if self._failure is None:
+            self._failure = error
+        self._abort_others(me)
+        self._raise_abort(me)
+
+    # -- managed threads -----------------------------------------------------------------------
+
+    def _adopt(self, thread: threading.Thread) -> ManagedThread:
+        """Register *thread* (not yet started) as managed; wrap its ``run``."""
+        record = ManagedThread(self._next_tid, thread.name)
+        self._next_tid += 1
+        record.state = NEW  # not schedulable before its real thread exists
+        self._threads.append(record)
+        self._real_threads.append(thread)
+        run = thread.run
+
+        def managed_run() -> None:
+            self._threads_by_ident[_get_ident()] = record
+            record.ident = _get_ident()
+            record.wake.acquire()  # parked until first picked
+            try:
+                if not self._aborting:
+                    run()
+            except ScheduleAborted:
+                pass
+            finally:
+                record.state = FINISHED
+                # Break the cycle thread -> managed_run -> scheduler -> thread, so that the
+                # thread object goes as soon as its pool drops it: threading keeps every
+                # thread in a weak set, where garbage threads of earlier runs, whose stable
+                # hashes are the same few numbers, would pile up in one hash chain.
+                vars(thread).pop("run", None)
+                if not self._aborting:
+                    try:
+                        self._switch(record)
+                    except ScheduleAborted:
+                        pass
+
+        thread.run = managed_run  # type: ignore[method-assign]
+        return record
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else ("finished" if self._finished else "new")
+        return f"<Scheduler {self.policy.describe()} {state} steps={self.steps}>"
+
+
+def _release(lock: Any) -> None:
+    try:
+        lock.release()
+    except RuntimeError:  # already released: the thread is being woken
+        pass

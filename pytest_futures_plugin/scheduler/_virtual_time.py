@@ -1,0 +1,95 @@
+"""Virtual time in a run: ``time.sleep``, ``monotonic``, ``monotonic_ns``, ``perf_counter``
+and ``time`` as the controlled modules see them, the process-wide ``time.sleep`` and
+``time.monotonic`` of a run (virtual for managed threads only), and the stable ``id`` and
+``hash`` that make a run's sets of futures iterate in the same order every time.
+
+A managed thread that reads the clock makes a scheduling point; one that sleeps blocks until
+the scheduler's clock reaches its deadline (see ``clock.py``). Any other thread sees the real
+functions.
+
+Standard library only: no pytest, no hypothesis.
+"""
+
+from __future__ import annotations
+
+import _thread
+import time as _time_module
+
+from . import _state
+from ._state import ScheduleAborted, _caller, _point, _real_monotonic, _real_sleep
+
+_get_ident = _thread.get_ident
+
+
+def _sleep(seconds: float) -> None:
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    caller = _caller()
+    if caller is None:
+        sched = _state._ACTIVE
+        if sched is not None and sched._aborting and _get_ident() in sched._threads_by_ident:
+            raise ScheduleAborted("the scheduler's run was aborted (in sleep)")
+        _real_sleep(seconds)
+        return
+    sched, me = caller
+    if seconds == 0:
+        sched._point(me, "sleep 0")
+        return
+    sched._wait(None, lambda: False, seconds, f"sleep {seconds:g}")
+
+
+def _monotonic() -> float:
+    caller = _caller()
+    if caller is None:
+        sched = _state._ACTIVE
+        if sched is not None and _get_ident() in sched._threads_by_ident:
+            return sched.clock.now()
+        return _real_monotonic()
+    sched, me = caller
+    sched._point(me, "clock")
+    return sched.clock.now()
+
+
+def _global_sleep(seconds: float) -> None:
+    sched = _state._ACTIVE
+    if sched is not None and _get_ident() in sched._threads_by_ident:
+        _sleep(seconds)
+    else:
+        _real_sleep(seconds)
+
+
+def _global_monotonic() -> float:
+    sched = _state._ACTIVE
+    if sched is not None and _get_ident() in sched._threads_by_ident:
+        return _monotonic()
+    return _real_monotonic()
+
+
+def _stable_id(obj: object) -> int:
+    """``id`` in controlled modules: creation order within the run (see Scheduler)."""
+    sched = _state._ACTIVE
+    return id(obj) if sched is None else sched._stable_id(obj)
+
+
+def _stable_hash(obj: object) -> int:
+    """``hash()`` of a controlled module's ``Future`` during a run: the order in which the
+    run first hashed it (as ``id`` in controlled modules), kept for the object's lifetime."""
+    attributes = getattr(obj, "__dict__", None)
+    number = attributes.get("_pytest_futures_hash") if attributes is not None else None
+    if number is None:
+        number = _stable_id(obj)
+        if attributes is not None:
+            attributes["_pytest_futures_hash"] = number
+    return int(number)
+
+
+def _monotonic_ns() -> int:
+    return int(_monotonic() * 1e9)
+
+
+def _wall() -> float:
+    sched = _state._ACTIVE
+    if sched is not None and _get_ident() in sched._threads_by_ident:
+        _point("clock")
+        return sched.clock.wall()
+    return _time_module.time()
