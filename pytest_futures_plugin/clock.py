@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from .scheduler.clock import EPOCH, WALL_EPOCH, VirtualClock
+from .scheduler.clock import EPOCH, WALL_EPOCH, Clock, VirtualClock
 
-__all__ = ["EPOCH", "WALL_EPOCH", "VirtualClock"]
+__all__ = ["EPOCH", "WALL_EPOCH", "Clock", "VirtualClock"]

@@ -6,11 +6,18 @@ hands it the baton (its ``wake`` lock) and parks the caller on its own. When no 
 run, the virtual clock jumps to the earliest deadline, or the run ends in a
 :class:`~._state.DeadlockError`.
 
+The controlled primitives and virtual time (``_primitives``, ``_virtual_time``, ``_state``)
+drive a Scheduler through its underscore members (``_point``, ``_wait``, ``_adopt``,
+``_label``, ``_stable_id``, ``_threads_by_ident``, ``_current``, ``_switching``,
+``_aborting``): the package's own interface to it, kept off the public face users see.
+The core reads and moves its clock only through :class:`~.clock.Clock`.
+
 Standard library only: no pytest, no hypothesis.
 """
 
 from __future__ import annotations
 
+import _thread
 import collections
 import logging
 import threading
@@ -27,22 +34,29 @@ from ._state import (
     NEW,
     RUNNABLE,
     DeadlockError,
+    DropAborts,
     LivelockError,
     ManagedThread,
     ScheduleAborted,
-    _DropAborts,
-    _get_ident,
-    _real_monotonic,
-    _scheduler_of_caller,
-    _wait_uncontrolled,
+    real_monotonic,
+    scheduler_of_caller,
+    wait_uncontrolled,
 )
-from ._virtual_time import _global_monotonic, _global_sleep
-from .clock import VirtualClock
-from .policies import FIFO, Policy, RandomPolicy, _OwnerFirst
+from ._virtual_time import global_monotonic, global_sleep
+from .clock import Clock, VirtualClock
+from .policies import FIFO, OwnerFirst, Policy, RandomPolicy
 
 if TYPE_CHECKING:
     import types
     from collections.abc import Iterable
+
+__all__ = [
+    "POLLS_BEFORE_TIME_PASSES",
+    "POLL_QUANTUM",
+    "Scheduler",
+]
+
+_get_ident = _thread.get_ident
 
 POLL_QUANTUM = 1e-6
 """Virtual seconds that pass when a thread polls in a loop (see Scheduler._wait)."""
@@ -73,6 +87,7 @@ class Scheduler:
     ) -> None:
         self.policy = policy if policy is not None else RandomPolicy(seed)
         self.clock = VirtualClock(autojump=autojump)
+        self._clock: Clock = self.clock  # what the core uses of it
         self.max_steps = max_steps
         self.uncontrolled_timeout = uncontrolled_timeout
         self.record = record
@@ -95,7 +110,7 @@ class Scheduler:
         self._failure: BaseException | None = None
         self._failure_raised = False
         self._patches = Patches()
-        self._log_filter = _DropAborts()
+        self._log_filter = DropAborts()
         self._ids: dict[int, int] = {}
         self._keep_alive: list[object] = []
         self._entered = False
@@ -163,7 +178,7 @@ class Scheduler:
         self._real_threads = [t for t in self._real_threads if t.is_alive()]
         if alive == [owner]:
             self._next_tid = 1
-            self.clock._restart()
+            self._clock.reset()
         for thread in alive:
             thread.last_ran = -1
 
@@ -197,7 +212,7 @@ class Scheduler:
         def stepped() -> bool:
             return self.steps >= target or self._others_quiet()
 
-        self.policy = _OwnerFirst(policy, owner)
+        self.policy = OwnerFirst(policy, owner)
         try:
             self._wait(self, stepped, None, "step")
         finally:
@@ -210,7 +225,7 @@ class Scheduler:
             raise RuntimeError(f"{what} is for the owner thread of a running scheduler")
 
     def _others_quiet(self) -> bool:
-        now = self.clock.now()
+        now = self._clock.now()
         return not any(t.can_run(now) for t in self._threads if t is not self._owner)
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -239,8 +254,8 @@ class Scheduler:
             "decisions": len(self.schedule),
             "switches": self.switches,
             "threads": len(self._threads),
-            "virtual_seconds": self.clock.elapsed(),
-            "clock_jumps": self.clock.jumps,
+            "virtual_seconds": self._clock.elapsed(),
+            "clock_jumps": self._clock.jumps,
         }
 
     def format_trace(self, last: int | None = None) -> str:
@@ -258,8 +273,8 @@ class Scheduler:
     def __enter__(self) -> Scheduler:
         if self._entered:
             raise RuntimeError("a Scheduler runs once; make a new one for another run")
-        if _state._ACTIVE is not None:
-            raise RuntimeError(f"another scheduler is active in this process: {_state._ACTIVE!r}")
+        if _state.ACTIVE is not None:
+            raise RuntimeError(f"another scheduler is active in this process: {_state.ACTIVE!r}")
         self._entered = True
         owner = ManagedThread(0, threading.current_thread().name, owner=True)
         owner.ident = _get_ident()
@@ -267,16 +282,16 @@ class Scheduler:
         self._threads.append(owner)
         self._threads_by_ident[owner.ident] = owner
         self._owner = self._current = owner
-        _state._ACTIVE = self
+        _state.ACTIVE = self
         try:
-            self._patches.patch(_time_module, "sleep", _global_sleep)
-            self._patches.patch(_time_module, "monotonic", _global_monotonic)
+            self._patches.patch(_time_module, "sleep", global_sleep)
+            self._patches.patch(_time_module, "monotonic", global_monotonic)
             for module in self._modules:
                 self._patches.patch_module(module)
             logging.getLogger("concurrent.futures").addFilter(self._log_filter)
         except BaseException:
             self._patches.unpatch()
-            _state._ACTIVE = None
+            _state.ACTIVE = None
             raise
         return self
 
@@ -297,7 +312,7 @@ class Scheduler:
             self._keep_alive.clear()  # ids are stable during the run only
             self._patches.unpatch()
             logging.getLogger("concurrent.futures").removeFilter(self._log_filter)
-            _state._ACTIVE = None
+            _state.ACTIVE = None
         if exc is None and self._failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self._failure
@@ -375,9 +390,9 @@ class Scheduler:
         deadlines, exactly, while a pool's single ``acquire(timeout=0)`` per submit costs
         no time.
         """
-        sched, me = _scheduler_of_caller()
+        sched, me = scheduler_of_caller()
         if sched is not self or me is None or me.state == FINISHED:
-            return _wait_uncontrolled(ready, timeout, op)
+            return wait_uncontrolled(ready, timeout, op)
         if self._aborting:
             if ready():
                 return True
@@ -385,21 +400,21 @@ class Scheduler:
                 return False
             self._raise_abort(me)
         if self._switching or self._current is not me:
-            return _wait_uncontrolled(ready, timeout, op)
+            return wait_uncontrolled(ready, timeout, op)
         self._point(me, op)
         if ready():
             return True
-        if timeout is not None and self.clock.now() + timeout <= self.clock.now():
+        if timeout is not None and self._clock.now() + timeout <= self._clock.now():
             # 0 seconds, or too few to move the clock (end - monotonic() after a jump)
             if poll:
-                key = (self.clock.now(), id(waitable))
+                key = (self._clock.now(), id(waitable))
                 me.polls = me.polls + 1 if me.polled_at == key else 1
                 me.polled_at = key
                 if me.polls >= POLLS_BEFORE_TIME_PASSES:  # polling in a loop: let time pass
-                    self.clock.advance(POLL_QUANTUM)
+                    self._clock.advance(POLL_QUANTUM)
             return False
         me.state, me.waiting, me.ready, me.op = BLOCKED, waitable, ready, op
-        me.deadline = None if timeout is None else self.clock.now() + timeout
+        me.deadline = None if timeout is None else self._clock.now() + timeout
         try:
             self._switch(me)
         finally:
@@ -411,20 +426,20 @@ class Scheduler:
         and park *me* until it is picked again."""
         self._switching = True  # a GC callback that runs in here must not schedule
         while True:
-            now = self.clock.now()
+            now = self._clock.now()
             threads = self._threads
             enabled = [t for t in threads if t.can_run(now)]
             if enabled:
                 break
             deadlines = [t.deadline for t in threads if t.state == BLOCKED and t.deadline]
-            if deadlines and self.clock.autojump:
-                self.clock._jump_to(min(deadlines))
+            if deadlines and self._clock.autojump:
+                self._clock.jump_to(min(deadlines))
                 continue
             self._switching = False
             error = deadlock_error(
                 self._threads,
                 steps=self.steps,
-                elapsed=self.clock.elapsed(),
+                elapsed=self._clock.elapsed(),
                 timers=bool(deadlines),
             )
             self._fail(me, error)
@@ -460,13 +475,13 @@ class Scheduler:
     def _park(self, me: ManagedThread) -> None:
         try:
             if me.owner and self.uncontrolled_timeout is not None:
-                steps, since = self.steps, _real_monotonic()
+                steps, since = self.steps, real_monotonic()
                 while not me.wake.acquire(timeout=0.25):
                     if self._aborting:
                         break
                     if self.steps != steps:
-                        steps, since = self.steps, _real_monotonic()
-                    elif _real_monotonic() - since > self.uncontrolled_timeout:
+                        steps, since = self.steps, real_monotonic()
+                    elif real_monotonic() - since > self.uncontrolled_timeout:
                         self._fail(
                             me,
                             uncontrolled_error(

@@ -34,8 +34,12 @@ from ._primitives import (
     SimpleQueue,
     Thread,
 )
-from ._state import _real_monotonic, _real_sleep
-from ._virtual_time import _monotonic, _monotonic_ns, _sleep, _stable_hash, _stable_id, _wall
+from ._state import real_monotonic, real_sleep
+from ._virtual_time import monotonic, monotonic_ns, sleep, stable_hash, stable_id, wall
+
+__all__ = [
+    "Patches",
+]
 
 _LockType = _thread.LockType
 _RLockType = type(threading.RLock())
@@ -73,7 +77,7 @@ class Patches:
             elif isinstance(value, _RLockType) and not _rlock_is_held(value):
                 self.patch(module, name, RLock())
         if "id" not in vars(module):  # sorted(futures, key=id): the order of their locks
-            self.patch(module, "id", _stable_id)
+            self.patch(module, "id", stable_id)
         future: Any = vars(module).get("Future")
         if (
             isinstance(future, type)
@@ -83,7 +87,7 @@ class Patches:
             # wait() and as_completed() iterate sets of futures: in the order of their
             # addresses, which differ from run to run, unless they hash by creation order.
             self._patches.append((future, "__hash__", vars(future).get("__hash__", _ABSENT)))
-            future.__hash__ = _stable_hash  # type: ignore[method-assign,assignment]
+            future.__hash__ = stable_hash  # type: ignore[method-assign,assignment]
 
 
 def _rlock_is_held(lock: Any) -> bool:
@@ -125,11 +129,11 @@ _QUEUE_NAMES: dict[str, Any] = {
     "PriorityQueue": PriorityQueue,
 }
 _TIME_NAMES: dict[str, Any] = {
-    "sleep": _sleep,
-    "monotonic": _monotonic,
-    "monotonic_ns": _monotonic_ns,
-    "time": _wall,
-    "perf_counter": _monotonic,
+    "sleep": sleep,
+    "monotonic": monotonic,
+    "monotonic_ns": monotonic_ns,
+    "time": wall,
+    "perf_counter": monotonic,
 }
 _THREAD_NAMES: dict[str, Any] = {"allocate_lock": Lock, "LockType": Lock}
 
@@ -150,9 +154,9 @@ for _real_module, _names in (
     for _name, _controlled in _names.items():
         _original = getattr(_real_module, _name)
         _REPLACEMENTS[id(_original)] = (_original, _controlled)
-_REPLACEMENTS[id(_real_sleep)] = (_real_sleep, _sleep)
-_REPLACEMENTS[id(id)] = (id, _stable_id)
-_REPLACEMENTS[id(_real_monotonic)] = (_real_monotonic, _monotonic)
+_REPLACEMENTS[id(real_sleep)] = (real_sleep, sleep)
+_REPLACEMENTS[id(id)] = (id, stable_id)
+_REPLACEMENTS[id(real_monotonic)] = (real_monotonic, monotonic)
 
 
 def _replacement_for(value: Any) -> Any:

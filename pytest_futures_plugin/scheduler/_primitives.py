@@ -25,12 +25,26 @@ from ._state import (
     FINISHED,
     RUNNABLE,
     ManagedThread,
-    _caller,
-    _point,
-    _scheduler_of_caller,
-    _wait_uncontrolled,
+    point,
+    running_caller,
+    scheduler_of_caller,
+    wait_uncontrolled,
 )
-from ._virtual_time import _monotonic
+from ._virtual_time import monotonic
+
+__all__ = [
+    "BoundedSemaphore",
+    "Condition",
+    "Event",
+    "LifoQueue",
+    "Lock",
+    "PriorityQueue",
+    "Queue",
+    "RLock",
+    "Semaphore",
+    "SimpleQueue",
+    "Thread",
+]
 
 _get_ident = _thread.get_ident
 
@@ -47,16 +61,16 @@ class _Primitive:
     _kind = "Primitive"
 
     def __init__(self) -> None:
-        sched = _state._ACTIVE
+        sched = _state.ACTIVE
         self._sched = sched
         self._label = sched._label(self._kind) if sched is not None else f"{self._kind}-?"
 
     def _wait(
         self, ready: Callable[[], bool], timeout: float | None, op: str, *, poll: bool = True
     ) -> bool:
-        sched = self._sched or _state._ACTIVE
+        sched = self._sched or _state.ACTIVE
         if sched is None:
-            return _wait_uncontrolled(ready, timeout, f"{op} {self._label}")
+            return wait_uncontrolled(ready, timeout, f"{op} {self._label}")
         return sched._wait(self, ready, timeout, f"{op} {self._label}", poll=poll)
 
     def __repr__(self) -> str:
@@ -82,7 +96,7 @@ class Lock(_Primitive):
         if not self._wait(lambda: not self._locked, wait, "acquire"):
             return False
         self._locked = True
-        self._holder = _scheduler_of_caller()[1]
+        self._holder = scheduler_of_caller()[1]
         return True
 
     def release(self) -> None:
@@ -90,7 +104,7 @@ class Lock(_Primitive):
             raise RuntimeError("release unlocked lock")
         self._locked = False
         self._holder = None
-        _point(f"release {self._label}")
+        point(f"release {self._label}")
 
     def locked(self) -> bool:
         return self._locked
@@ -126,7 +140,7 @@ class RLock(_Primitive):
         if not self._wait(lambda: self._count == 0, wait, "acquire"):
             return False
         self._ident, self._count = me, 1
-        self._holder = _scheduler_of_caller()[1]
+        self._holder = scheduler_of_caller()[1]
         return True
 
     def release(self) -> None:
@@ -135,20 +149,20 @@ class RLock(_Primitive):
         self._count -= 1
         if not self._count:
             self._ident = self._holder = None
-            _point(f"release {self._label}")
+            point(f"release {self._label}")
 
     def _is_owned(self) -> bool:
         return bool(self._count) and self._ident == _get_ident()
 
     def _release_save(self) -> int:
         count, self._count, self._ident, self._holder = self._count, 0, None, None
-        _point(f"release {self._label}")
+        point(f"release {self._label}")
         return count
 
     def _acquire_restore(self, count: int) -> None:
         self._wait(lambda: self._count == 0, None, "acquire")
         self._ident, self._count = _get_ident(), count
-        self._holder = _scheduler_of_caller()[1]
+        self._holder = scheduler_of_caller()[1]
 
     def locked(self) -> bool:
         return bool(self._count)
@@ -181,7 +195,7 @@ class Condition(_Primitive):
         lock = self._lock
         if isinstance(lock, RLock):
             return lock._is_owned()
-        return lock._locked and lock._holder is _scheduler_of_caller()[1]
+        return lock._locked and lock._holder is scheduler_of_caller()[1]
 
     def wait(self, timeout: float | None = None) -> bool:
         if not self._is_owned():
@@ -213,9 +227,9 @@ class Condition(_Primitive):
         while not result:
             if waittime is not None:
                 if end is None:
-                    end = _monotonic() + waittime
+                    end = monotonic() + waittime
                 else:
-                    waittime = end - _monotonic()
+                    waittime = end - monotonic()
                     if waittime <= 0:
                         break
             self.wait(waittime)
@@ -227,7 +241,7 @@ class Condition(_Primitive):
             raise RuntimeError("cannot notify on un-acquired lock")
         for _ in range(min(n, len(self._waiters))):
             self._waiters.popleft()[0] = True
-        _point(f"notify {self._label}")
+        point(f"notify {self._label}")
 
     def notify_all(self) -> None:
         self.notify(len(self._waiters))
@@ -251,7 +265,7 @@ class Event(_Primitive):
 
     def set(self) -> None:
         self._flag = True
-        _point(f"set {self._label}")
+        point(f"set {self._label}")
 
     def clear(self) -> None:
         self._flag = False
@@ -286,7 +300,7 @@ class Semaphore(_Primitive):
         if n < 1:
             raise ValueError("n must be one or more")
         self._value += n
-        _point(f"release {self._label}")
+        point(f"release {self._label}")
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
@@ -320,7 +334,7 @@ class SimpleQueue(_Primitive):
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         self._items.append(item)
-        _point(f"put {self._label}")
+        point(f"put {self._label}")
 
     put_nowait = put
 
@@ -389,7 +403,7 @@ class Queue(_Primitive):
         if self.unfinished_tasks <= 0:
             raise ValueError("task_done() called too many times")
         self.unfinished_tasks -= 1
-        _point(f"task_done {self._label}")
+        point(f"task_done {self._label}")
 
     def join(self) -> None:
         self._wait(lambda: self.unfinished_tasks == 0, None, "join")
@@ -434,7 +448,7 @@ class Thread(threading.Thread):
     its threads in a set joins them in the same order in every run."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        sched = _state._ACTIVE  # hashed already in threading.Thread.__init__ (its _dangling set)
+        sched = _state.ACTIVE  # hashed already in threading.Thread.__init__ (its _dangling set)
         self._pytest_futures_hash = sched._stable_id(self) if sched is not None else None
         super().__init__(*args, **kwargs)
 
@@ -443,7 +457,7 @@ class Thread(threading.Thread):
         return object.__hash__(self) if number is None else number
 
     def start(self) -> None:
-        caller = _caller()
+        caller = running_caller()
         if caller is None:
             super().start()
             return
@@ -464,8 +478,8 @@ class Thread(threading.Thread):
 
     def join(self, timeout: float | None = None) -> None:
         record: ManagedThread | None = getattr(self, "_pytest_futures_record", None)
-        sched = _state._ACTIVE
-        if record is None or sched is None or _caller() is None:
+        sched = _state.ACTIVE
+        if record is None or sched is None or running_caller() is None:
             super().join(ABORT_JOIN if timeout is None and record is not None else timeout)
             return
         if sched._wait(

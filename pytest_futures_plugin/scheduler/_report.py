@@ -16,6 +16,12 @@ from pytest_futures_plugin import _thread_dump
 
 from ._state import BLOCKED, DeadlockError, ManagedThread, UncontrolledBlockingError
 
+__all__ = [
+    "deadlock_error",
+    "frames_of",
+    "uncontrolled_error",
+]
+
 
 def frames_of(threads: list[ManagedThread]) -> tuple[dict[int, Any], dict[int, str]]:
     """The current frames of *threads* (those alive), and their names, by thread ident."""
@@ -32,7 +38,7 @@ def deadlock_error(
     (thread -> future -> the worker running it, thread -> lock -> its holder) and a cycle in it.
     *timers*: some thread waits with a deadline, but the clock does not jump (autojump off)."""
     frames, names = frames_of(threads)
-    workers = _thread_dump._running_futures(frames, names)
+    workers = _thread_dump.running_futures(frames, names)
     graph: list[str] = []
     edges: dict[str, list[str]] = {}
     by_name = {t.name: t for t in threads}
@@ -40,9 +46,9 @@ def deadlock_error(
         if thread.state != BLOCKED:
             continue
         frame = frames.get(thread.ident) if thread.ident is not None else None
-        line = _thread_dump._wait_line(thread.name, frame, workers)
+        line = _thread_dump.wait_line(thread.name, frame, workers)
         targets: list[str] = []
-        for future in _thread_dump._blocked_on(frame):
+        for future in _thread_dump.blocked_on(frame):
             worker = workers.get(id(future))
             if worker is not None:
                 targets.append(worker)

@@ -1,10 +1,10 @@
 """What every part of the deterministic scheduler shares: the managed threads' records and
 states, the errors a run raises, and the slot that holds the active scheduler.
 
-The slot, ``_ACTIVE``, is rebound when a :class:`~.Scheduler` enters and leaves its run, and
-read at every scheduling point: other modules read it as ``_state._ACTIVE`` at call time (a
-``from ._state import _ACTIVE`` would freeze the value it had at import). The functions here
-that read it (``active``, ``_scheduler_of_caller``, ``_caller``, ``_point``) read it as a
+The slot, ``ACTIVE``, is rebound when a :class:`~.Scheduler` enters and leaves its run, and
+read at every scheduling point: other modules read it as ``_state.ACTIVE`` at call time (a
+``from ._state import ACTIVE`` would freeze the value it had at import). The functions here
+that read it (``active``, ``scheduler_of_caller``, ``running_caller``, ``point``) read it as a
 global of their own module, the fastest read there is.
 
 Standard library only: no pytest, no hypothesis.
@@ -21,8 +21,32 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from ._core import Scheduler
 
-_real_sleep = _time_module.sleep
-_real_monotonic = _time_module.monotonic
+# ACTIVE is left out on purpose: a star-import would copy the slot's value at import.
+__all__ = [
+    "ABORT_JOIN",
+    "BLOCKED",
+    "FINISHED",
+    "NEW",
+    "RUNNABLE",
+    "DeadlockError",
+    "DropAborts",
+    "LivelockError",
+    "ManagedThread",
+    "ScheduleAborted",
+    "ScheduleError",
+    "UncontrolledBlockingError",
+    "active",
+    "manages_current_thread",
+    "point",
+    "real_monotonic",
+    "real_sleep",
+    "running_caller",
+    "scheduler_of_caller",
+    "wait_uncontrolled",
+]
+
+real_sleep = _time_module.sleep
+real_monotonic = _time_module.monotonic
 _get_ident = _thread.get_ident
 
 NEW, RUNNABLE, BLOCKED, FINISHED = "new", "runnable", "blocked", "finished"
@@ -121,29 +145,29 @@ class ManagedThread:
         return f"<ManagedThread {self.tid_name} {self.name!r} {self.state}>"
 
 
-_ACTIVE: Scheduler | None = None
+ACTIVE: Scheduler | None = None
 
 
 def active() -> Scheduler | None:
     """The scheduler controlling this process right now, if any."""
-    return _ACTIVE
+    return ACTIVE
 
 
 def manages_current_thread() -> bool:
     """Whether the calling thread is a managed thread of the running scheduler."""
-    sched = _ACTIVE
+    sched = ACTIVE
     return sched is not None and _get_ident() in sched._threads_by_ident
 
 
-def _scheduler_of_caller() -> tuple[Scheduler | None, ManagedThread | None]:
-    sched = _ACTIVE
+def scheduler_of_caller() -> tuple[Scheduler | None, ManagedThread | None]:
+    sched = ACTIVE
     if sched is None:
         return None, None
     return sched, sched._threads_by_ident.get(_get_ident())
 
 
-def _caller() -> tuple[Scheduler, ManagedThread] | None:
-    sched, me = _scheduler_of_caller()
+def running_caller() -> tuple[Scheduler, ManagedThread] | None:
+    sched, me = scheduler_of_caller()
     if sched is None or me is None or sched._aborting or me.state == FINISHED:
         return None
     if sched._switching or sched._current is not me:
@@ -153,13 +177,13 @@ def _caller() -> tuple[Scheduler, ManagedThread] | None:
     return sched, me
 
 
-def _point(op: str) -> None:
-    caller = _caller()
+def point(op: str) -> None:
+    caller = running_caller()
     if caller is not None:
         caller[0]._point(caller[1], op)
 
 
-def _wait_uncontrolled(ready: Callable[[], bool], timeout: float | None, op: str) -> bool:
+def wait_uncontrolled(ready: Callable[[], bool], timeout: float | None, op: str) -> bool:
     """A controlled primitive used by a thread no scheduler manages (or after its run)."""
     if ready():
         return True
@@ -172,7 +196,7 @@ def _wait_uncontrolled(ready: Callable[[], bool], timeout: float | None, op: str
     )
 
 
-class _DropAborts(logging.Filter):
+class DropAborts(logging.Filter):
     """Drops the log records of pool workers unwinding from an aborted run, and formats the
     message of the others at once.
 

@@ -16,20 +16,31 @@ import _thread
 import time as _time_module
 
 from . import _state
-from ._state import ScheduleAborted, _caller, _point, _real_monotonic, _real_sleep
+from ._state import ScheduleAborted, point, real_monotonic, real_sleep, running_caller
+
+__all__ = [
+    "global_monotonic",
+    "global_sleep",
+    "monotonic",
+    "monotonic_ns",
+    "sleep",
+    "stable_hash",
+    "stable_id",
+    "wall",
+]
 
 _get_ident = _thread.get_ident
 
 
-def _sleep(seconds: float) -> None:
+def sleep(seconds: float) -> None:
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
-    caller = _caller()
+    caller = running_caller()
     if caller is None:
-        sched = _state._ACTIVE
+        sched = _state.ACTIVE
         if sched is not None and sched._aborting and _get_ident() in sched._threads_by_ident:
             raise ScheduleAborted("the scheduler's run was aborted (in sleep)")
-        _real_sleep(seconds)
+        real_sleep(seconds)
         return
     sched, me = caller
     if seconds == 0:
@@ -38,58 +49,58 @@ def _sleep(seconds: float) -> None:
     sched._wait(None, lambda: False, seconds, f"sleep {seconds:g}")
 
 
-def _monotonic() -> float:
-    caller = _caller()
+def monotonic() -> float:
+    caller = running_caller()
     if caller is None:
-        sched = _state._ACTIVE
+        sched = _state.ACTIVE
         if sched is not None and _get_ident() in sched._threads_by_ident:
             return sched.clock.now()
-        return _real_monotonic()
+        return real_monotonic()
     sched, me = caller
     sched._point(me, "clock")
     return sched.clock.now()
 
 
-def _global_sleep(seconds: float) -> None:
-    sched = _state._ACTIVE
+def global_sleep(seconds: float) -> None:
+    sched = _state.ACTIVE
     if sched is not None and _get_ident() in sched._threads_by_ident:
-        _sleep(seconds)
+        sleep(seconds)
     else:
-        _real_sleep(seconds)
+        real_sleep(seconds)
 
 
-def _global_monotonic() -> float:
-    sched = _state._ACTIVE
+def global_monotonic() -> float:
+    sched = _state.ACTIVE
     if sched is not None and _get_ident() in sched._threads_by_ident:
-        return _monotonic()
-    return _real_monotonic()
+        return monotonic()
+    return real_monotonic()
 
 
-def _stable_id(obj: object) -> int:
+def stable_id(obj: object) -> int:
     """``id`` in controlled modules: creation order within the run (see Scheduler)."""
-    sched = _state._ACTIVE
+    sched = _state.ACTIVE
     return id(obj) if sched is None else sched._stable_id(obj)
 
 
-def _stable_hash(obj: object) -> int:
+def stable_hash(obj: object) -> int:
     """``hash()`` of a controlled module's ``Future`` during a run: the order in which the
     run first hashed it (as ``id`` in controlled modules), kept for the object's lifetime."""
     attributes = getattr(obj, "__dict__", None)
     number = attributes.get("_pytest_futures_hash") if attributes is not None else None
     if number is None:
-        number = _stable_id(obj)
+        number = stable_id(obj)
         if attributes is not None:
             attributes["_pytest_futures_hash"] = number
     return int(number)
 
 
-def _monotonic_ns() -> int:
-    return int(_monotonic() * 1e9)
+def monotonic_ns() -> int:
+    return int(monotonic() * 1e9)
 
 
-def _wall() -> float:
-    sched = _state._ACTIVE
+def wall() -> float:
+    sched = _state.ACTIVE
     if sched is not None and _get_ident() in sched._threads_by_ident:
-        _point("clock")
+        point("clock")
         return sched.clock.wall()
     return _time_module.time()

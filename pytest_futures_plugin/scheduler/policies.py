@@ -25,6 +25,17 @@ if TYPE_CHECKING:
 
     from ._state import ManagedThread
 
+__all__ = [
+    "FIFO",
+    "PCT",
+    "Choices",
+    "OwnerFirst",
+    "Policy",
+    "Preemptions",
+    "RandomPolicy",
+    "Scripted",
+]
+
 
 class Policy:
     """Chooses which thread runs at a decision (a point where more than one thread can run).
@@ -207,7 +218,7 @@ class Preemptions(Policy):
         return f"{text}, preempted at decisions {self.taken}" if self.taken else text
 
 
-class _OwnerFirst(Policy):
+class OwnerFirst(Policy):
     """*policy*, except that *owner* is taken whenever it can run (``Scheduler.step``)."""
 
     def __init__(self, policy: Policy, owner: ManagedThread | None) -> None:

@@ -1,4 +1,4 @@
-"""The deterministic scheduler's engine (``pytest_futures_plugin/scheduler.py``), used directly.
+"""The deterministic scheduler's engine (``pytest_futures_plugin/scheduler/``), used directly.
 
 Programs run under :class:`Scheduler` with executor_impl's pool (its seam controlled) or the
 stdlib's (``concurrent.futures.thread`` and ``_base`` controlled): replay from a seed, the
