@@ -49,6 +49,8 @@ Standard library only: no pytest, no hypothesis.
 
 from __future__ import annotations
 
+import types as _types
+
 from ._core import POLL_QUANTUM, POLLS_BEFORE_TIME_PASSES, Scheduler
 from ._primitives import (
     BoundedSemaphore,
@@ -116,3 +118,11 @@ __all__ = [
     "active",
     "manages_current_thread",
 ]
+
+# Tracebacks, reprs and pickles name the public classes and functions by this face, as they did
+# when the scheduler was one module: ``pytest_futures_plugin.scheduler.DeadlockError``.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, (type, _types.FunctionType)):
+        _value.__module__ = __name__
+del _name, _value

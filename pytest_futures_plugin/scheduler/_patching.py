@@ -54,10 +54,12 @@ class Patches:
         self._patches: list[tuple[Any, str, Any]] = []
 
     def patch(self, target: Any, name: str, value: Any) -> None:
+        """Set *target*.*name* to *value*, remembering what it was (or that it was absent)."""
         self._patches.append((target, name, getattr(target, name, _ABSENT)))
         setattr(target, name, value)
 
     def unpatch(self) -> None:
+        """Put back every attribute patched, the last first."""
         while self._patches:
             target, name, original = self._patches.pop()
             if original is _ABSENT:
@@ -66,6 +68,8 @@ class Patches:
                 setattr(target, name, original)
 
     def patch_module(self, module: types.ModuleType | str) -> None:
+        """Control *module* (an object or a dotted name, imported if need be): see the module
+        docstring for what it sees replaced."""
         if isinstance(module, str):
             module = sys.modules.get(module) or __import__(module, fromlist=["_"])
         for name, value in list(vars(module).items()):

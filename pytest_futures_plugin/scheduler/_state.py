@@ -145,7 +145,11 @@ class ManagedThread:
         return f"<ManagedThread {self.tid_name} {self.name!r} {self.state}>"
 
 
+# -- the active scheduler ---------------------------------------------------------------------
+
 ACTIVE: Scheduler | None = None
+"""The scheduler whose run is on in this process: set and cleared by ``Scheduler.__enter__``
+and ``__exit__`` only; read it as ``_state.ACTIVE``, at the moment it is needed."""
 
 
 def active() -> Scheduler | None:
@@ -160,6 +164,8 @@ def manages_current_thread() -> bool:
 
 
 def scheduler_of_caller() -> tuple[Scheduler | None, ManagedThread | None]:
+    """The active scheduler (None if none) and its record of the calling thread (None if it
+    does not manage it)."""
     sched = ACTIVE
     if sched is None:
         return None, None
@@ -167,6 +173,8 @@ def scheduler_of_caller() -> tuple[Scheduler | None, ManagedThread | None]:
 
 
 def running_caller() -> tuple[Scheduler, ManagedThread] | None:
+    """The active scheduler and the calling thread's record, when the caller is the managed
+    thread that holds the baton and may make a scheduling point; None otherwise."""
     sched, me = scheduler_of_caller()
     if sched is None or me is None or sched._aborting or me.state == FINISHED:
         return None
@@ -178,6 +186,8 @@ def running_caller() -> tuple[Scheduler, ManagedThread] | None:
 
 
 def point(op: str) -> None:
+    """A scheduling point named *op* of the calling thread, if it is the running managed
+    thread (see :func:`running_caller`); nothing otherwise."""
     caller = running_caller()
     if caller is not None:
         caller[0]._point(caller[1], op)

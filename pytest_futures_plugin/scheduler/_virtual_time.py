@@ -33,6 +33,8 @@ _get_ident = _thread.get_ident
 
 
 def sleep(seconds: float) -> None:
+    """``time.sleep`` in controlled modules: a managed thread waits *seconds* of virtual time
+    (0: a scheduling point); any other thread sleeps for real."""
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
     caller = running_caller()
@@ -50,6 +52,8 @@ def sleep(seconds: float) -> None:
 
 
 def monotonic() -> float:
+    """``time.monotonic`` (and ``perf_counter``) in controlled modules: the virtual clock for a
+    managed thread (a scheduling point when it runs), the real one for any other."""
     caller = running_caller()
     if caller is None:
         sched = _state.ACTIVE
@@ -62,6 +66,7 @@ def monotonic() -> float:
 
 
 def global_sleep(seconds: float) -> None:
+    """``time.sleep`` for the whole process during a run: virtual in managed threads only."""
     sched = _state.ACTIVE
     if sched is not None and _get_ident() in sched._threads_by_ident:
         sleep(seconds)
@@ -70,6 +75,7 @@ def global_sleep(seconds: float) -> None:
 
 
 def global_monotonic() -> float:
+    """``time.monotonic`` for the whole process during a run: virtual in managed threads only."""
     sched = _state.ACTIVE
     if sched is not None and _get_ident() in sched._threads_by_ident:
         return monotonic()
@@ -95,10 +101,12 @@ def stable_hash(obj: object) -> int:
 
 
 def monotonic_ns() -> int:
+    """``time.monotonic_ns`` in controlled modules (see :func:`monotonic`)."""
     return int(monotonic() * 1e9)
 
 
 def wall() -> float:
+    """``time.time`` in controlled modules: the virtual wall clock in managed threads."""
     sched = _state.ACTIVE
     if sched is not None and _get_ident() in sched._threads_by_ident:
         point("clock")

@@ -4,6 +4,7 @@ private name taken across a module boundary (read from the source, nothing is ru
 from __future__ import annotations
 
 import ast
+import pickle
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,11 @@ def test_every_name_of_the_face_is_importable() -> None:
     face = pytest_futures_plugin.scheduler
     missing = [name for name in face.__all__ if not hasattr(face, name)]
     assert not missing
+
+
+def test_the_face_names_its_classes_as_the_single_module_did() -> None:
+    face = pytest_futures_plugin.scheduler
+    assert repr(face.DeadlockError) == "<class 'pytest_futures_plugin.scheduler.DeadlockError'>"
+    policy = pickle.loads(pickle.dumps(face.RandomPolicy(7)))
+    assert type(policy) is face.RandomPolicy
+    assert policy.seed == 7
