@@ -7,8 +7,8 @@ blocked and some of them wait with a deadline: it then jumps to the earliest dea
 ``MockClock(autojump_threshold=0)`` and Go's ``testing/synctest`` bubble do. A test that waits
 60 virtual seconds takes milliseconds.
 
-The scheduler's core needs of a clock only what :class:`Clock` lists (as trio's runner needs
-of its clock only ``current_time`` and the autojump hooks): read it (``now``), move it
+The scheduler's core needs of a clock only what :class:`Clock` lists (as trio's runner sees
+its clock only through the small ``trio.abc.Clock`` interface): read it (``now``), move it
 (``advance``, ``jump_to`` a deadline), and reset it when a run begins a schedule afresh.
 :class:`VirtualClock` is that clock.
 
