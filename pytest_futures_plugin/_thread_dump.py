@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import FrameType
 
-__all__ = ["describe_threads", "release_waiters"]
+__all__ = [
+    "blocked_on",
+    "describe_threads",
+    "release_waiters",
+    "running_futures",
+    "wait_line",
+]
 
 
 _FUTURE = ("concurrent/futures/_base.py", "executor_impl/_future.py")
@@ -100,7 +106,7 @@ def _wait_point(frame: FrameType, workers: dict[int, str]) -> tuple[str, str, st
     return None
 
 
-def _wait_line(name: str, frame: FrameType | None, workers: dict[int, str]) -> str | None:
+def wait_line(name: str, frame: FrameType | None, workers: dict[int, str]) -> str | None:
     """``"<name> waits in <call> on <target>"`` for one thread's stack, None if not waiting.
 
     The innermost ``block`` wins (``Future.result()``, not the lock inside it); failing that the
@@ -127,7 +133,7 @@ def _wait_line(name: str, frame: FrameType | None, workers: dict[int, str]) -> s
     return f"{name} waits in {chosen[0]} on {chosen[1]}{via}"
 
 
-def _running_futures(frames: dict[int, FrameType], names: dict[int, str]) -> dict[int, str]:
+def running_futures(frames: dict[int, FrameType], names: dict[int, str]) -> dict[int, str]:
     """id(future) -> name of the pool worker thread running it (executor_impl's and stdlib's)."""
     workers: dict[int, str] = {}
     for ident, frame in frames.items():
@@ -163,11 +169,11 @@ def describe_threads(*, exclude: Iterable[int] = ()) -> str:
         }
         main = threading.main_thread().ident
         order = sorted(frames, key=lambda ident: (ident != main, names[ident]))
-        workers = _running_futures(frames, names)
+        workers = running_futures(frames, names)
         waits, stacks = [], []
         for ident in order:
             try:
-                line = _wait_line(names[ident], frames[ident], workers)
+                line = wait_line(names[ident], frames[ident], workers)
                 if line is not None:
                     waits.append(f"  {line}")
                 daemon = getattr(threads.get(ident), "daemon", "?")
@@ -183,7 +189,7 @@ def describe_threads(*, exclude: Iterable[int] = ()) -> str:
         return f"could not describe the threads: {exc!r}\n"
 
 
-def _blocked_on(frame: FrameType | None) -> list[Any]:
+def blocked_on(frame: FrameType | None) -> list[Any]:
     """The futures the innermost futures wait of a stack (``result()``, ``wait()``, ...) is on."""
     while frame is not None:
         code = frame.f_code
@@ -214,7 +220,7 @@ def release_waiters(error: BaseException) -> list[str]:
     for ident, frame in sys._current_frames().items():
         if ident == me:
             continue
-        for future in _blocked_on(frame):
+        for future in blocked_on(frame):
             if future is None or id(future) in seen or not hasattr(future, "set_exception"):
                 continue
             seen.add(id(future))

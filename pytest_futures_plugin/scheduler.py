@@ -961,7 +961,7 @@ class Scheduler:
 
     def _deadlock(self, me: ManagedThread, *, timers: bool) -> DeadlockError:
         frames, names = self._frames()
-        workers = _thread_dump._running_futures(frames, names)
+        workers = _thread_dump.running_futures(frames, names)
         graph: list[str] = []
         edges: dict[str, list[str]] = {}
         by_name = {t.name: t for t in self._threads}
@@ -969,9 +969,9 @@ class Scheduler:
             if thread.state != BLOCKED:
                 continue
             frame = frames.get(thread.ident) if thread.ident is not None else None
-            line = _thread_dump._wait_line(thread.name, frame, workers)
+            line = _thread_dump.wait_line(thread.name, frame, workers)
             targets: list[str] = []
-            for future in _thread_dump._blocked_on(frame):
+            for future in _thread_dump.blocked_on(frame):
                 worker = workers.get(id(future))
                 if worker is not None:
                     targets.append(worker)
