@@ -1,41 +1,33 @@
 """The deadlock watcher: futures on real threads that can never complete, reported in seconds.
 
-Standard library only (no pytest, no hypothesis).  While a test runs on real threads, a daemon
-thread named :data:`WATCHER_THREAD_NAME` reads every thread's stack (``sys._current_frames()``,
-lock-free) every *interval* seconds and builds the futures' wait-for graph:
+Standard library only.  A daemon thread (:data:`WATCHER_THREAD_NAME`) reads every thread's
+stack every *interval* seconds, lock-free, and builds the futures' wait-for graph: a thread
+**waits** when its innermost futures call (``Future.result()``/``exception()``, ``wait()``,
+``as_completed()``, the stdlib's or executor_impl's; or ``Thread.join()``) has **no timeout**
+(a wait with a timeout ends by itself: never a deadlock); ``result()`` and ``wait(ALL_COMPLETED)``
+need every future, ``wait(FIRST_*)`` and ``as_completed()`` any one.  A future is **run** by the
+worker whose frames show it, or **queued** in the thread pool whose queue holds it.
 
-* a thread **waits** when its innermost futures call is ``Future.result()``/``exception()``,
-  ``wait()`` or ``as_completed()`` (the stdlib's or executor_impl's), or ``Thread.join()``,
-  **without a timeout**.  A wait with a timeout can end by itself: it is never part of a
-  deadlock.  ``result()`` and ``wait(ALL_COMPLETED)`` need every future they wait on;
-  ``wait(FIRST_*)`` and ``as_completed()`` need any one.
-* a future is **run** by the pool worker whose frames show it (``running_futures``), or is
-  **queued** in a thread pool (the stdlib's or executor_impl's) whose queue holds it.
+Everything else may progress: a thread blocked on an Event, a lock, a socket, a sleep; a future
+running in another process or a pool this module does not know, or held by no pool.  Progress
+propagates (a future run by a progressing thread can complete; a queued one can start if its
+pool has a progressing worker or room for a thread; a waiting thread progresses if what it
+needs can complete); what is left can never progress: a **cycle** (T waits on F run by W, W on
+G run by T) or a **starved pool** (every worker waits on futures queued in it).  Only a state
+two consecutive polls saw alike (threads, wait frames, futures and their states) counts.
 
-Everything else is assumed able to make progress: a thread blocked on an Event, a lock, a
-socket or in ``time.sleep``; a future running in another process or in a pool this module does
-not know; a future no pool holds (someone may still set it).  From those the watcher
-propagates progress (a future run by a thread that progresses can complete; a queued future can
-start if its pool has a worker that progresses or room for one more thread; a waiting thread
-progresses if what it needs can complete) and whatever is left can never progress: a **cycle**
-(T waits on F run by W, W waits on G run by T) or **pool starvation** (every worker of a pool
-waits on futures queued in that same pool).  Only a state seen identically by two consecutive
-polls (same threads, same wait frames, same futures in the same states) counts.
-
-Then the watcher records a :class:`FuturesDeadlockError` (the wait-for graph, the cycle, the
-starved pool) and **recovers** without completing a future behind its worker's back (which
-would make the worker's own ``set_result`` raise ``InvalidStateError``): it cancels the queued
-futures the deadlocked threads wait on, and wakes each deadlocked ``result()``/``exception()``
-(which then raises ``TimeoutError``, as on a spurious wake-up) and ``wait()`` (which returns
-the futures not done).  Their tasks end, their futures complete normally, and the threads
-waiting in ``as_completed()`` or ``Thread.join()`` follow.  Only if the same deadlock is still
-there at the next poll (a cycle made only of ``as_completed()``) are the futures failed
-directly, as the hang guard's recovery does.  The adapter raises the recorded error at the end
-of the test phase (:meth:`DeadlockWatcher.watching`).
+The watcher then records a :class:`FuturesDeadlockError` and **recovers** without completing a
+future behind its worker's back (whose own ``set_result`` would then raise
+``InvalidStateError``): it cancels the queued futures the threads wait on, wakes each
+deadlocked ``result()`` (which raises ``TimeoutError``, as on a spurious wake-up) and
+``wait()`` (which returns what is done); their tasks end, their futures complete normally, and
+``as_completed()`` and ``join()`` follow.  A deadlock still there two polls later (a cycle of
+``as_completed()`` only) gets its futures failed, as the hang guard's recovery does.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import os
@@ -57,7 +49,6 @@ __all__ = [
     "WATCHER_THREAD_NAME",
     "DeadlockWatcher",
     "FuturesDeadlockError",
-    "find_deadlock",
 ]
 
 WATCHER_THREAD_NAME = "pytest-futures-deadlock-watch"
@@ -98,10 +89,9 @@ class FuturesDeadlockError(AssertionError):
 class _Wait:
     """One thread's blocking wait: its kind, the frame of the call, what it needs."""
 
-    __slots__ = ("every", "frame", "futures", "ident", "joined", "kind", "stack")
+    __slots__ = ("every", "frame", "futures", "joined", "kind", "stack")
 
-    def __init__(self, ident: int, stack: FrameType, frame: FrameType, kind: str) -> None:
-        self.ident = ident
+    def __init__(self, stack: FrameType, frame: FrameType, kind: str) -> None:
         self.stack = stack  # the innermost frame
         self.frame = frame  # the frame of result()/wait()/as_completed()/join()
         self.kind = kind
@@ -126,7 +116,7 @@ class _Pool:
         if executor is None:
             return True
         try:
-            return len(executor._threads) < executor._max_workers
+            return bool(len(executor._threads) < executor._max_workers)
         except (AttributeError, TypeError):
             return True
 
@@ -151,9 +141,7 @@ class _Pool:
 def _name_threads(frames: dict[int, FrameType]) -> dict[int, str]:
     threads = {t.ident: t.name for t in threading.enumerate()}
     names = {ident: threads.get(ident, f"<unknown thread {ident}>") for ident in frames}
-    counts: dict[str, int] = {}
-    for name in names.values():
-        counts[name] = counts.get(name, 0) + 1
+    counts = collections.Counter(names.values())
     return {i: n if counts[n] == 1 else f"{n} (ident {i})" for i, n in names.items()}
 
 
@@ -161,7 +149,7 @@ def _path(frame: FrameType) -> str:
     return frame.f_code.co_filename.replace(os.sep, "/")
 
 
-def _find_wait(ident: int, stack: FrameType, threads: dict[int, threading.Thread]) -> _Wait | None:
+def _find_wait(stack: FrameType, threads: dict[int, threading.Thread]) -> _Wait | None:
     """The innermost blocking wait of a stack, or None if it has none or it has a timeout."""
     frame: FrameType | None = stack
     while frame is not None:
@@ -170,7 +158,7 @@ def _find_wait(ident: int, stack: FrameType, threads: dict[int, threading.Thread
             local = frame.f_locals
             if local.get("timeout") is not None:
                 return None
-            wait = _Wait(ident, stack, frame, name)
+            wait = _Wait(stack, frame, name)
             wait.futures = [f for f in blocked_on(stack) if f is not None]
             wait.every = name in ("result", "exception") or (
                 name == "wait" and local.get("return_when") not in _ANY
@@ -180,7 +168,7 @@ def _find_wait(ident: int, stack: FrameType, threads: dict[int, threading.Thread
             target = frame.f_locals.get("self")
             if not isinstance(target, threading.Thread) or frame.f_locals.get("timeout"):
                 return None
-            wait = _Wait(ident, stack, frame, "join")
+            wait = _Wait(stack, frame, "join")
             wait.joined = target.ident if target.ident in threads else None
             return wait
         frame = frame.f_back
@@ -191,7 +179,9 @@ def _find_pool(stack: FrameType, pools: dict[int, _Pool]) -> _Pool | None:
     """The pool whose worker loop is on this stack (stdlib's or executor_impl's), if any."""
     frame: FrameType | None = stack
     while frame is not None:
-        if frame.f_code.co_name == "_worker" and _path(frame).endswith((_STDLIB_WORKER, _OUR_WORKER)):
+        if frame.f_code.co_name == "_worker" and _path(frame).endswith(
+            (_STDLIB_WORKER, _OUR_WORKER)
+        ):
             local = frame.f_locals
             queue = local.get("work_queue")
             if queue is None:
@@ -215,7 +205,7 @@ class _Graph:
         self.names = _name_threads(frames)
         self.waits: dict[int, _Wait] = {}
         for ident, stack in frames.items():
-            wait = _find_wait(ident, stack, threads)
+            wait = _find_wait(stack, threads)
             if wait is not None:
                 self.waits[ident] = wait
         # The rest reads pool workers' locals (before 3.13 a copy the frame keeps until the
@@ -279,8 +269,7 @@ class _Graph:
                 else:
                     notified = wait.kind in ("wait", "as_completed")
                     can = [
-                        self._future_can_complete(f, live, notified=notified)
-                        for f in wait.futures
+                        self._future_can_complete(f, live, notified=notified) for f in wait.futures
                     ]
                     ok = (all(can) if wait.every else any(can)) if can else True
                 if ok:
@@ -313,15 +302,20 @@ class _Graph:
     def report(self, elapsed: float, context: str) -> FuturesDeadlockError:
         graph: list[str] = []
         edges: dict[int, list[int]] = {}
-        order = sorted(self.stuck, key=lambda i: (i != threading.main_thread().ident, self.names[i]))
+        order = sorted(
+            self.stuck, key=lambda i: (i != threading.main_thread().ident, self.names[i])
+        )
         for ident in order:
             wait = self.waits[ident]
             line = wait_line(self.names[ident], wait.stack, self.workers) or (
                 f"{self.names[ident]} waits in {wait.kind}()"
             )
-            queued = [f for f in wait.futures if f is not None and self.queued_in(f) is not None]
-            if queued and getattr(queued[0], "_state", None) in _QUEUED:
-                line += f" (queued in {self.queued_in(queued[0]).describe()}: no worker has started it)"  # type: ignore[union-attr]
+            pools = [
+                self.queued_in(f) for f in wait.futures if getattr(f, "_state", None) in _QUEUED
+            ]
+            pool = next((p for p in pools if p is not None), None)
+            if pool is not None:
+                line += f" (queued in {pool.describe()}: no worker has started it)"
             where = _user_frame(wait.frame)
             if where:
                 line += f", at {where}"
@@ -338,14 +332,14 @@ class _Graph:
             if pool.workers
             and pool.workers <= self.stuck
             and not pool.has_room()
-            and any(
-                self.queued_in(f) is pool for w in pool.workers for f in self.waits[w].futures
-            )
+            and any(self.queued_in(f) is pool for w in pool.workers for f in self.waits[w].futures)
         ]
         text = [
-            "Deadlock on real threads: these threads wait, with no timeout, on futures that can "
-            f"never complete (found by pytest-futures' deadlock watcher {elapsed:.1f} s into the "
-            f"test{'; ' + context if context else ''})."
+            (
+                "Deadlock on real threads: these threads wait, with no timeout, on futures that "
+                f"can never complete (found by pytest-futures' deadlock watcher {elapsed:.1f} s "
+                f"into the test{'; ' + context if context else ''})."
+            )
         ]
         text.append("Wait-for graph:")
         text.extend(f"  {line}" for line in graph)
@@ -414,11 +408,11 @@ def _wake(wait: _Wait) -> bool:
     of wait cannot be woken that way (``as_completed()`` loops, ``join()`` has no waiter)."""
     ours = "executor_impl/" in _path(wait.frame)
     if wait.kind in ("result", "exception"):
-        future = wait.frame.f_locals.get("self")
-        lock = getattr(future, "_condition", None)
+        future: Any = wait.frame.f_locals.get("self")
+        lock: Any = getattr(future, "_condition", None)
         if ours:  # executor_impl parks each waiter on a lock of its own
             inner = _inner(wait, "_wait_until_done", "executor_impl/_future.py")
-            parked = inner.f_locals.get("parked") if inner is not None else None
+            parked: Any = inner.f_locals.get("parked") if inner is not None else None
             if parked is None or lock is None or not lock.acquire(True, _LOCK_BOUND):
                 return False
             try:
@@ -431,8 +425,8 @@ def _wake(wait: _Wait) -> bool:
             parked.release()  # result() finds the future not done: TimeoutError
             return True
         inner = _inner(wait, "wait", "/threading.py")  # Condition.wait on the future's lock
-        waiter = inner.f_locals.get("waiter") if inner is not None else None
-        waiters = getattr(lock, "_waiters", None)
+        waiter: Any = inner.f_locals.get("waiter") if inner is not None else None
+        waiters: Any = getattr(lock, "_waiters", None)
         if waiter is None or waiters is None or not lock.acquire(True, _LOCK_BOUND):
             return False
         try:
@@ -446,15 +440,15 @@ def _wake(wait: _Wait) -> bool:
     if wait.kind == "wait":
         if ours:
             inner = _inner(wait, "take", "executor_impl/_waiting.py")
-            waiter = inner.f_locals.get("self") if inner is not None else None
-            guard = getattr(waiter, "_lock", None)
+            gate: Any = inner.f_locals.get("self") if inner is not None else None
+            guard: Any = getattr(gate, "_lock", None)
             if guard is None or not guard.acquire(True, _LOCK_BOUND):
                 return False
             try:
-                if waiter._open:
+                if gate._open:
                     return False
-                waiter._open = True
-                waiter._gate.release()  # take() returns what finished so far
+                gate._open = True
+                gate._gate.release()  # take() returns what finished so far
             finally:
                 guard.release()
             return True
@@ -469,9 +463,8 @@ def _wake(wait: _Wait) -> bool:
 def _cancel(future: Any) -> None:
     """Cancel a queued future and tell its ``wait()``/``as_completed()`` waiters now.
 
-    The pool tells them when a worker dequeues the call, which a starved pool never does; the
-    future stays CANCELLED (not notified) for that worker, whose notification then finds no
-    waiter left: each waiter removes itself from the futures it was told about.
+    The pool would tell them when a worker dequeues the call, which a starved pool never does;
+    that late notification finds no waiter left (each removes itself once told).
     """
     future.cancel()
     lock = future._condition
@@ -501,19 +494,6 @@ def _recover(graph: _Graph, error: BaseException, *, force: bool) -> None:
         else:
             with contextlib.suppress(Exception):
                 _wake(wait)
-
-
-def find_deadlock(
-    *, exclude: tuple[int, ...] = (), elapsed: float = 0.0, context: str = ""
-) -> FuturesDeadlockError | None:
-    """One look at every thread: the deadlock they are in now, or None.  Changes nothing.
-
-    *exclude* lists thread idents to leave out.  A single look can mistake a state that is
-    about to change for a deadlock; :class:`DeadlockWatcher` requires two identical looks.
-    """
-    frames = {k: v for k, v in sys._current_frames().items() if k not in exclude}
-    graph = _Graph(frames)
-    return graph.report(elapsed, context) if graph.stuck else None
 
 
 # -- the watcher -------------------------------------------------------------------------------

@@ -17,6 +17,11 @@ BACKENDS = ["thread", "stdlib-thread"]
 CYCLE = "test_two_tasks_wait_on_each_other"
 STARVATION = "test_a_task_waits_on_a_future_it_submitted_to_its_own_pool"
 
+RUNNING_IN_WAIT_ON = (
+    "  * waits in Future.result() on <Future at 0x* state=running> (running in thread '*'), "
+    "at *.py:* in wait_on"
+)
+
 INNER_TIMEOUT = "60"
 """pytest-timeout's bound on each inner test: half the hang guard's default, and far more than
 the watcher's 2 to 3 polls of 0.2 s."""
@@ -26,7 +31,12 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     # -p no:logging: a CRITICAL logged by a pool worker reaches stderr, whichever test it
     # comes after, instead of a captured-log section.
     return pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:logging", f"--timeout={INNER_TIMEOUT}", *args,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:logging",
+        f"--timeout={INNER_TIMEOUT}",
+        *args,
         timeout=240,
     )
 
@@ -34,7 +44,9 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def assert_clean(result: pytest.RunResult) -> None:
     """No pytest-timeout kill, no hang guard, no worker tracebacks after the recovery."""
     everything = result.stdout.str() + result.stderr.str()
-    assert "from pytest-timeout" not in everything, "pytest-timeout stopped the run: the watcher did not"
+    assert "from pytest-timeout" not in everything, (
+        "pytest-timeout stopped the run: the watcher did not"
+    )
     assert "FuturesHangError" not in everything, "the hang guard fired: the watcher did not"
     assert "InvalidStateError" not in everything
     assert "Exception in worker" not in everything
@@ -49,15 +61,17 @@ def test_two_tasks_waiting_on_each_other_fail_with_the_cycle(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*FuturesDeadlockError: Deadlock on real threads: *"
-            f"(found by pytest-futures' deadlock watcher * s into the test; backend: {backend}).",
+            (
+                "*FuturesDeadlockError: Deadlock on real threads: *(found by pytest-futures' "
+                f"deadlock watcher * s into the test; backend: {backend})."
+            ),
             "Wait-for graph:",
-            "  MainThread waits in Future.result() on <Future at 0x* state=running> "
-            "(running in thread '*'), at *.py:* in test_two_tasks_wait_on_each_other",
-            "  * waits in Future.result() on <Future at 0x* state=running> (running in thread '*'), "
-            "at *.py:* in wait_on",
-            "  * waits in Future.result() on <Future at 0x* state=running> (running in thread '*'), "
-            "at *.py:* in wait_on",
+            (
+                "  MainThread waits in Future.result() on <Future at 0x* state=running> "
+                "(running in thread '*'), at *.py:* in test_two_tasks_wait_on_each_other"
+            ),
+            RUNNING_IN_WAIT_ON,
+            RUNNING_IN_WAIT_ON,
             "Cycle: * -> * -> *",
             "The deadlocked waits were released*",
         ]
@@ -77,11 +91,15 @@ def test_a_pool_starved_by_a_task_waiting_on_its_own_queue_fails(
             "*FuturesDeadlockError: Deadlock on real threads: *",
             "Wait-for graph:",
             "  MainThread waits in Future.result() on <Future at 0x* state=running> *",
-            "  * waits in Future.result() on <Future at 0x* state=pending> (queued in "
-            "ThreadPoolExecutor(max_workers=1): no worker has started it), at *.py:* in "
-            "wait_on_future",
-            "Starvation: ThreadPoolExecutor(max_workers=1): every worker (*) waits on futures "
-            "queued in that same pool",
+            (
+                "  * waits in Future.result() on <Future at 0x* state=pending> (queued in "
+                "ThreadPoolExecutor(max_workers=1): no worker has started it), at *.py:* in "
+                "wait_on_future"
+            ),
+            (
+                "Starvation: ThreadPoolExecutor(max_workers=1): every worker (*) waits on "
+                "futures queued in that same pool"
+            ),
         ]
     )
     assert "Cycle:" not in result.stdout.str()
