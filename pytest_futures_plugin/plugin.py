@@ -109,10 +109,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--futures-deadlock-watch",
         dest="futures_deadlock_watch",
         metavar="on|off",
-        help="Fail an executor test on real threads within seconds when its threads wait, "
-        "with no timeout, on futures that can never complete (a cycle, a starved pool), "
-        "printing the wait-for graph (default on; env PYTEST_FUTURES_DEADLOCK_WATCH, "
-        "ini futures_deadlock_watch).",
+        help="Fail an executor test on real threads when its threads wait with no timeout "
+        "on futures that can never complete, printing the wait-for graph (default on; "
+        "env PYTEST_FUTURES_DEADLOCK_WATCH, ini futures_deadlock_watch).",
     )
     parser.addini("futures_deadlock_watch", "Default for --futures-deadlock-watch.", default=None)
     group.addoption(
@@ -572,9 +571,9 @@ def _start_watching(item: pytest.Item) -> None:
         return
     callspec = getattr(item, "callspec", None)
     backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
-    if backend != "-" and _backend_named(item.config, backend).deterministic:
-        return
-    if "futures_scheduler" in getattr(item, "fixturenames", ()):
+    if "futures_scheduler" in getattr(item, "fixturenames", ()) or (
+        backend != "-" and _backend_named(item.config, backend).deterministic
+    ):
         return
     from .deadlocks import DeadlockWatcher
 
