@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .backends import Backend, FuturesAPI
     from .clock import VirtualClock
     from .controls import Controls
+    from .deadlocks import DeadlockWatcher
     from .guards import GuardedTest
     from .scheduler import Scheduler
 
@@ -104,6 +105,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "ini futures_spec_bound.",
     )
     parser.addini("futures_spec_bound", "Default for --futures-spec-bound (seconds).", default=None)
+    group.addoption(
+        "--futures-deadlock-watch",
+        dest="futures_deadlock_watch",
+        metavar="on|off",
+        help="Fail an executor test on real threads when its threads wait with no timeout "
+        "on futures that can never complete, printing the wait-for graph (default on; "
+        "env PYTEST_FUTURES_DEADLOCK_WATCH, ini futures_deadlock_watch).",
+    )
+    parser.addini("futures_deadlock_watch", "Default for --futures-deadlock-watch.", default=None)
     group.addoption(
         "--futures-report",
         dest="futures_report",
@@ -386,6 +396,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    excinfo = call.excinfo
+    if excinfo is not None and type(excinfo.value).__name__ == "FuturesDeadlockError":
+        report.longrepr = excinfo.exconly()  # the wait-for graph says it all: no frames
     if report.failed and _is_ours(item):
         report.sections.append(("pytest-futures replay", replay_command(item)))
     sched = item.stash.get(_SCHEDULER, None)
@@ -549,6 +562,31 @@ def _phase(item: pytest.Item) -> contextlib.AbstractContextManager[object]:
     return guards.phase() if guards is not None else contextlib.nullcontext()
 
 
+_WATCHER: pytest.StashKey[DeadlockWatcher] = pytest.StashKey()
+
+
+def _start_watching(item: pytest.Item) -> None:
+    """Start *item*'s deadlock watcher, on real threads only (a scheduler reports its own)."""
+    if not (_guarded(item) and item.config.stash[_SETTINGS].deadlock_watch):
+        return
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
+    if "futures_scheduler" in getattr(item, "fixturenames", ()) or (
+        backend != "-" and _backend_named(item.config, backend).deterministic
+    ):
+        return
+    from .deadlocks import DeadlockWatcher
+
+    context = f"backend: {backend}" if backend != "-" else ""
+    item.stash[_WATCHER] = DeadlockWatcher(context=context).start()
+
+
+def _watching(item: pytest.Item) -> contextlib.AbstractContextManager[object]:
+    """Raise, at the end of a phase, the deadlock the watcher found while it ran."""
+    watcher = item.stash.get(_WATCHER, None)
+    return watcher.watching() if watcher is not None else contextlib.nullcontext()
+
+
 def pytest_enter_pdb() -> None:
     """pytest opened a debugger (``breakpoint()``, ``--pdb``): the hang guards stand down."""
     from .guards import debugger_entered
@@ -572,13 +610,14 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
         context = f"backend: {backend}; test: {item.nodeid}"
         item.stash[_GUARDED] = GuardedTest(item.nodeid, _bound(item), LEAK_GRACE, context)
-    with _phase(item):
+    _start_watching(item)
+    with _phase(item), _watching(item):
         return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    with _phase(item), _executor_warnings(item):
+    with _phase(item), _watching(item), _executor_warnings(item):
         return (yield)
 
 
@@ -610,9 +649,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     guards.release_if_hung()
     try:
-        with guards.phase():
+        with guards.phase(), _watching(item):
             result = yield
     finally:
         guards.release_if_hung()  # the teardown itself hung (a shutdown waiting on a worker)
+        watcher = item.stash.get(_WATCHER, None)
+        if watcher is not None:
+            watcher.stop()
     guards.check_leaks()
     return result

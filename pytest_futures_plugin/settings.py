@@ -27,6 +27,7 @@ __all__ = [
     "ENV_HANG",
     "ENV_SEED",
     "ENV_SPEC_BOUND",
+    "ENV_WATCH",
     "Settings",
     "SettingsError",
     "read",
@@ -41,6 +42,7 @@ ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
 ENV_SEED = "PYTEST_FUTURES_SEED"
 ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
 ENV_SPEC_BOUND = "PYTEST_FUTURES_SPEC_BOUND"
+ENV_WATCH = "PYTEST_FUTURES_DEADLOCK_WATCH"
 
 
 class SettingsError(ValueError):
@@ -57,6 +59,7 @@ class Settings:
     hang_timeout: float = DEFAULT_HANG_TIMEOUT
     spec_bound: float | None = None
     """The specs' bound per blocking call, if given (``--futures-spec-bound``); else theirs."""
+    deadlock_watch: bool = True
 
 
 def read(
@@ -100,7 +103,24 @@ def read(
         matrix,
         _hang_timeout(option, ini, environ),
         _spec_bound(option, ini, environ),
+        _deadlock_watch(option, ini, environ),
     )
+
+
+def _deadlock_watch(
+    option: Callable[[str], Any], ini: Callable[[str], Any], environ: Mapping[str, str]
+) -> bool:
+    """Whether the deadlock watcher runs: ``on`` (the default) or ``off``, validated."""
+    for source, value in (
+        ("--futures-deadlock-watch", option("futures_deadlock_watch")),
+        (ENV_WATCH, environ.get(ENV_WATCH)),
+        ("ini futures_deadlock_watch", ini("futures_deadlock_watch")),
+    ):
+        if value not in (None, ""):
+            if str(value).lower() not in ("on", "off"):
+                raise SettingsError(f"{source}={value!r}: expected 'on' or 'off'")
+            return str(value).lower() == "on"
+    return True
 
 
 def _hang_timeout(

@@ -2,7 +2,8 @@
 
 The two deadlocks are the ones of the first seed tutorial: two tasks waiting on each other's
 futures, and a task waiting on a future it submitted to its own one-worker pool. On real
-executors they are reported by the hang guard, with the futures each thread waits on.
+executors the deadlock watcher reports them within seconds (``test_deadlocks.py``);
+with it off, the hang guard does, with the futures each thread waits on.
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ def test_the_seed_deadlocks_are_reported_not_hung_on(
     pytester: pytest.Pytester, backend: str
 ) -> None:
     pytester.makepyfile(DEADLOCKS)
-    result = run(pytester, f"--executor={backend}", "--futures-hang-timeout=1")
+    result = run(
+        pytester,
+        f"--executor={backend}",
+        "--futures-hang-timeout=1",
+        "--futures-deadlock-watch=off",  # the watcher's own tests: test_deadlocks.py
+    )
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert out.count("FuturesHangError") >= 2
