@@ -29,7 +29,6 @@ from . import report as _report
 from . import settings as _settings_engine
 from .backends import DEFAULT_MAX_WORKERS, ExecutorFactory
 from .deterministic import derive_seed
-from .settings import DEFAULT_HANG_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from .backends import Backend, FuturesAPI
     from .clock import VirtualClock
     from .controls import Controls
-    from .deadlocks import DeadlockWatcher
     from .guards import GuardedTest
     from .scheduler import Scheduler
 
@@ -61,72 +59,13 @@ def _version() -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("futures", "pytest-futures (concurrent.futures executors)")
-    group.addoption(
-        "--executor",
-        action="append",
-        dest="futures_executor",
-        metavar="NAME[,NAME...]",
-        help="Backends that executor-parametrised tests and specs run on: "
-        + ", ".join(_backends.valid_values())
-        + f" (comma-separated, repeatable; default: {_backends.DEFAULT}; "
-        "env PYTEST_FUTURES_EXECUTOR; ini futures_executor).",
-    )
-    parser.addini(
-        "futures_executor",
-        "Default for --executor: comma-separated backend names.",
-        default=None,
-    )
-    group.addoption(
-        "--futures-seed",
-        dest="futures_seed",
-        metavar="N",
-        help="Base seed of this run (an integer, or 'random'); each test's seed derives from "
-        "it and the test id. Default: random, printed in the header. "
-        "env PYTEST_FUTURES_SEED.",
-    )
-    group.addoption(
-        "--futures-hang-timeout",
-        dest="futures_hang_timeout",
-        metavar="SECONDS",
-        help="Fail an executor test whose setup, call or teardown takes longer, printing every "
-        "thread's stack and the futures each waits on (0 disables; default "
-        f"{DEFAULT_HANG_TIMEOUT:g}; marker futures_hang_timeout(seconds), "
-        "env PYTEST_FUTURES_HANG_TIMEOUT, ini futures_hang_timeout).",
-    )
-    parser.addini(
-        "futures_hang_timeout", "Default for --futures-hang-timeout (seconds).", default=None
-    )
-    group.addoption(
-        "--futures-spec-bound",
-        dest="futures_spec_bound",
-        metavar="SECONDS",
-        help="Seconds one blocking call of a spec may take before its example fails with a "
-        "thread dump (and is not shrunk). Default 10; env PYTEST_FUTURES_SPEC_BOUND, "
-        "ini futures_spec_bound.",
-    )
-    parser.addini("futures_spec_bound", "Default for --futures-spec-bound (seconds).", default=None)
-    group.addoption(
-        "--futures-deadlock-watch",
-        dest="futures_deadlock_watch",
-        metavar="on|off",
-        help="Fail an executor test on real threads when its threads wait with no timeout "
-        "on futures that can never complete, printing the wait-for graph (default on; "
-        "env PYTEST_FUTURES_DEADLOCK_WATCH, ini futures_deadlock_watch).",
-    )
-    parser.addini("futures_deadlock_watch", "Default for --futures-deadlock-watch.", default=None)
-    group.addoption(
-        "--futures-report",
-        dest="futures_report",
-        metavar="PATH",
-        help="Also write the conformance matrix (spec area x backend) as JSON to PATH.",
-    )
-    group.addoption(
-        "--futures-specs",
-        dest="futures_specs",
-        action="store_true",
-        help="Run pytest-futures' executable specification (against the --executor backends) "
-        "instead of, or with explicit paths in addition to, this project's tests.",
-    )
+    for option in _settings_engine.OPTIONS:
+        extra = {"action": option.action} if option.action else {}
+        if option.metavar:
+            extra["metavar"] = option.metavar
+        group.addoption(option.flag, dest=option.dest, help=option.help, **extra)
+        if option.ini:
+            parser.addini(option.dest, option.ini, default=None)
 
 
 _SETTINGS = pytest.StashKey[_settings_engine.Settings]()
@@ -562,29 +501,16 @@ def _phase(item: pytest.Item) -> contextlib.AbstractContextManager[object]:
     return guards.phase() if guards is not None else contextlib.nullcontext()
 
 
-_WATCHER: pytest.StashKey[DeadlockWatcher] = pytest.StashKey()
-
-
-def _start_watching(item: pytest.Item) -> None:
-    """Start *item*'s deadlock watcher, on real threads only (a scheduler reports its own)."""
-    if not (_guarded(item) and item.config.stash[_SETTINGS].deadlock_watch):
-        return
-    callspec = getattr(item, "callspec", None)
-    backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
-    if "futures_scheduler" in getattr(item, "fixturenames", ()) or (
-        backend != "-" and _backend_named(item.config, backend).deterministic
-    ):
-        return
-    from .deadlocks import DeadlockWatcher
-
-    context = f"backend: {backend}" if backend != "-" else ""
-    item.stash[_WATCHER] = DeadlockWatcher(context=context).start()
-
-
-def _watching(item: pytest.Item) -> contextlib.AbstractContextManager[object]:
-    """Raise, at the end of a phase, the deadlock the watcher found while it ran."""
-    watcher = item.stash.get(_WATCHER, None)
-    return watcher.watching() if watcher is not None else contextlib.nullcontext()
+def _watches_deadlocks(item: pytest.Item, backend: str) -> str | None:
+    """The context of *item*'s deadlock watcher, or None for no watcher: it watches on real
+    threads only (a scheduler reports its own deadlocks), unless turned off."""
+    if not item.config.stash[_SETTINGS].deadlock_watch:
+        return None
+    if "futures_scheduler" in getattr(item, "fixturenames", ()):
+        return None
+    if backend == "-":
+        return ""
+    return None if _backend_named(item.config, backend).deterministic else f"backend: {backend}"
 
 
 def pytest_enter_pdb() -> None:
@@ -609,15 +535,20 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
         context = f"backend: {backend}; test: {item.nodeid}"
-        item.stash[_GUARDED] = GuardedTest(item.nodeid, _bound(item), LEAK_GRACE, context)
-    _start_watching(item)
-    with _phase(item), _watching(item):
+        item.stash[_GUARDED] = GuardedTest(
+            item.nodeid,
+            _bound(item),
+            LEAK_GRACE,
+            context,
+            watch_deadlocks=_watches_deadlocks(item, backend),
+        )
+    with _phase(item):
         return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    with _phase(item), _watching(item), _executor_warnings(item):
+    with _phase(item), _executor_warnings(item):
         return (yield)
 
 
@@ -649,12 +580,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     guards.release_if_hung()
     try:
-        with guards.phase(), _watching(item):
+        with guards.phase():
             result = yield
     finally:
         guards.release_if_hung()  # the teardown itself hung (a shutdown waiting on a worker)
-        watcher = item.stash.get(_WATCHER, None)
-        if watcher is not None:
-            watcher.stop()
+        guards.stop_watching()
     guards.check_leaks()
     return result

@@ -28,6 +28,8 @@ __all__ = [
     "ENV_SEED",
     "ENV_SPEC_BOUND",
     "ENV_WATCH",
+    "OPTIONS",
+    "Option",
     "Settings",
     "SettingsError",
     "read",
@@ -43,6 +45,84 @@ ENV_SEED = "PYTEST_FUTURES_SEED"
 ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
 ENV_SPEC_BOUND = "PYTEST_FUTURES_SPEC_BOUND"
 ENV_WATCH = "PYTEST_FUTURES_DEADLOCK_WATCH"
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """A command-line option of the plugin; *ini* is the help of its ini key (named like
+    *dest*), if it has one; *action* replaces *metavar* for a flag."""
+
+    flag: str
+    dest: str
+    help: str
+    metavar: str = ""
+    ini: str = ""
+    action: str = ""
+
+
+OPTIONS = (
+    Option(
+        "--executor",
+        "futures_executor",
+        "Backends that executor-parametrised tests and specs run on: "
+        + ", ".join(_backends.valid_values())
+        + f" (comma-separated, repeatable; default: {_backends.DEFAULT}; "
+        "env PYTEST_FUTURES_EXECUTOR; ini futures_executor).",
+        metavar="NAME[,NAME...]",
+        ini="Default for --executor: comma-separated backend names.",
+        action="append",
+    ),
+    Option(
+        "--futures-seed",
+        "futures_seed",
+        "Base seed of this run (an integer, or 'random'); each test's seed derives from "
+        "it and the test id. Default: random, printed in the header. "
+        "env PYTEST_FUTURES_SEED.",
+        metavar="N",
+    ),
+    Option(
+        "--futures-hang-timeout",
+        "futures_hang_timeout",
+        "Fail an executor test whose setup, call or teardown takes longer, printing every "
+        "thread's stack and the futures each waits on (0 disables; default "
+        f"{DEFAULT_HANG_TIMEOUT:g}; marker futures_hang_timeout(seconds), "
+        "env PYTEST_FUTURES_HANG_TIMEOUT, ini futures_hang_timeout).",
+        metavar="SECONDS",
+        ini="Default for --futures-hang-timeout (seconds).",
+    ),
+    Option(
+        "--futures-spec-bound",
+        "futures_spec_bound",
+        "Seconds one blocking call of a spec may take before its example fails with a "
+        "thread dump (and is not shrunk). Default 10; env PYTEST_FUTURES_SPEC_BOUND, "
+        "ini futures_spec_bound.",
+        metavar="SECONDS",
+        ini="Default for --futures-spec-bound (seconds).",
+    ),
+    Option(
+        "--futures-deadlock-watch",
+        "futures_deadlock_watch",
+        "Fail an executor test on real threads when its threads wait with no timeout "
+        "on futures that can never complete, printing the wait-for graph (default on; "
+        "env PYTEST_FUTURES_DEADLOCK_WATCH, ini futures_deadlock_watch).",
+        metavar="on|off",
+        ini="Default for --futures-deadlock-watch.",
+    ),
+    Option(
+        "--futures-report",
+        "futures_report",
+        "Also write the conformance matrix (spec area x backend) as JSON to PATH.",
+        metavar="PATH",
+    ),
+    Option(
+        "--futures-specs",
+        "futures_specs",
+        "Run pytest-futures' executable specification (against the --executor backends) "
+        "instead of, or with explicit paths in addition to, this project's tests.",
+        action="store_true",
+    ),
+)
+"""Every option, in the order ``--help`` lists them."""
 
 
 class SettingsError(ValueError):

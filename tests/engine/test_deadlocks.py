@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import executor_impl
-from pytest_futures_plugin.deadlocks import DeadlockWatcher, FuturesDeadlockError
+from pytest_futures_plugin.guards import DeadlockWatcher, FuturesDeadlockError
 
 WAIT = 60.0
 """Seconds a wait that must end may take: only a watcher that did not act waits so long."""

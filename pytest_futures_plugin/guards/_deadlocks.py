@@ -38,7 +38,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._thread_dump import blocked_on, running_futures, wait_line
+from pytest_futures_plugin._thread_dump import blocked_on, running_futures, wait_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -63,10 +63,11 @@ _OUR_WORKER = "executor_impl/thread.py"
 _DONE = frozenset(("CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED"))
 _QUEUED = frozenset(("PENDING", "CANCELLED"))  # what a pool's queue may still hold
 _ANY = frozenset(("FIRST_COMPLETED", "FIRST_EXCEPTION"))
-# Frames of these directories are not "the user's code" in a report line.
+# Frames of the stdlib, this plugin and executor_impl are not "the user's code" in a report.
+_PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LIBRARY_DIRS = tuple(
-    path.replace(os.sep, "/").rstrip("/") + "/"
-    for path in {sysconfig.get_paths()["stdlib"], os.path.dirname(os.path.dirname(__file__))}
+    os.path.normpath(path).replace(os.sep, "/") + "/"
+    for path in (sysconfig.get_paths()["stdlib"], _PLUGIN_DIR, _PLUGIN_DIR + "/../executor_impl")
 )
 
 
