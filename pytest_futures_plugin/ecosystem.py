@@ -41,13 +41,18 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
-from typing import TYPE_CHECKING, Any
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Callable
 
 from .backends import Backend, BackendError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from concurrent.futures import Executor
+
+    from .report import Matrix
 
 EXTRA = "ecosystem"
 """The optional extra of pytest-futures that installs every package below."""
@@ -83,6 +88,9 @@ class Spec:
     docs: str
     declared: Declared
     deviations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    prepare: Callable[[], None] | None = None
+    """Run once when the backend is selected (before any test): starts what the package
+    keeps for the life of the interpreter, so that no test's leak check sees it appear."""
 
     @property
     def extra(self) -> str:
@@ -112,6 +120,8 @@ class Spec:
                 f"--executor={self.name}: importing {self.factory} failed: "
                 f"{type(error).__name__}: {error}"
             ) from error
+        if self.prepare is not None:
+            self.prepare()
         return Backend(
             self.name,
             factory,
@@ -173,6 +183,19 @@ def _dask(max_workers: int | None, *, processes: bool) -> Executor:
     # one result; an executor must run every call (https://distributed.dask.org/en/stable/api.html#distributed.Client.submit).
     executor: Executor = executor_class(client, cluster, pure=False)
     return executor
+
+
+def prepare_dask() -> None:
+    """Start distributed's process-wide offload thread (one worker, started on first use and
+    never stopped): a cluster's first start would otherwise leave it running after the test."""
+    from distributed import utils
+
+    offload = getattr(utils, "_offload_executor", None)
+    if offload is not None:
+        offload.submit(int).result(timeout=_PREPARE_TIMEOUT)
+
+
+_PREPARE_TIMEOUT = 60.0
 
 
 _EXECUTOR_CLASS: list[type[Any]] = []
@@ -308,6 +331,7 @@ SPECS: tuple[Spec, ...] = (
         "dask.distributed Client.get_executor() on a LocalCluster of threads",
         _DASK_DOCS,
         dataclasses.replace(_NO_POOL, cancel_futures=False),
+        prepare=prepare_dask,
     ),
     Spec(
         "dask-process",
@@ -318,6 +342,7 @@ SPECS: tuple[Spec, ...] = (
         "dask.distributed Client.get_executor() on a LocalCluster of worker processes",
         _DASK_DOCS,
         dataclasses.replace(_NO_POOL, cancel_futures=False, processes=True),
+        prepare=prepare_dask,
     ),
 )
 
@@ -341,3 +366,44 @@ def available() -> list[str]:
 def backend(name: str) -> Backend:
     """The ecosystem backend *name*; :class:`BackendError` if its package is missing."""
     return spec(name).backend()
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+def merge_reports(paths: Iterable[str | os.PathLike[str]]) -> Matrix:
+    """One matrix from the ``--futures-report`` JSON files at *paths* (one run per backend)."""
+    from .report import Matrix
+
+    merged: Matrix | None = None
+    for path in paths:
+        with open(path, encoding="utf-8") as file:
+            matrix = Matrix.from_json(json.load(file))
+        merged = matrix if merged is None else merged.merge(matrix)
+    if merged is None:
+        raise ValueError("no reports to merge")
+    return merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytest_futures_plugin.ecosystem available`` prints the installed backends'
+    names; ``... merge OUT.json IN.json...`` writes their merged matrix to OUT.json (and
+    OUT.txt, the terminal matrix) and prints it."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["available"]:
+        print("\n".join(available()))
+        return 0
+    if len(args) >= 3 and args[0] == "merge":
+        matrix = merge_reports(args[2:])
+        matrix.write_json(args[1])
+        text = "\n".join(matrix.render()) + "\n"
+        with open(os.path.splitext(args[1])[0] + ".txt", "w", encoding="utf-8") as file:
+            file.write(text)
+        print(text, end="")
+        return 0
+    print(f"usage: python -m {__name__} available | merge OUT.json IN.json...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
