@@ -161,7 +161,7 @@ _DASK_DEFAULT_WORKERS = 4
 
 def _dask(max_workers: int | None, *, processes: bool) -> Executor:
     if max_workers is not None and max_workers <= 0:
-        raise ValueError(f"max_workers must be greater than 0, got {max_workers!r}")
+        raise ValueError("max_workers must be greater than 0")  # the stdlib's words
     from distributed import Client, LocalCluster
 
     executor_class = _cluster_executor_class()
@@ -242,9 +242,15 @@ _DASK_SHUTDOWN = (
     "https://github.com/dask/distributed/blob/main/distributed/cfexecutor.py "
     "(ClientExecutor.shutdown: 'If False then all running futures are cancelled immediately')"
 )
-_DASK_MAP = (
-    "https://github.com/dask/distributed/blob/main/distributed/cfexecutor.py "
-    "(ClientExecutor.map: 'the calls may be evaluated out-of-order', 'chunksize: ignored')"
+
+_DASK_SERIALIZES = (
+    "dask serializes every call (function, arguments, result, exception) even on a cluster "
+    "of threads, so an unpicklable call fails and a call's exception comes back as a copy: "
+    "https://distributed.dask.org/en/stable/serialization.html"
+)
+_DASK_SHUTDOWN_DEVIATION = (
+    "shutdown(wait=False) cancels the running calls' futures at once ('If False then all "
+    f"running futures are cancelled immediately'): {_DASK_SHUTDOWN}"
 )
 
 _NO_POOL = Declared(
@@ -331,6 +337,7 @@ SPECS: tuple[Spec, ...] = (
         "dask.distributed Client.get_executor() on a LocalCluster of threads",
         _DASK_DOCS,
         dataclasses.replace(_NO_POOL, cancel_futures=False),
+        {"exceptions": _DASK_SERIALIZES, "shutdown": _DASK_SHUTDOWN_DEVIATION},
         prepare=prepare_dask,
     ),
     Spec(
@@ -342,6 +349,7 @@ SPECS: tuple[Spec, ...] = (
         "dask.distributed Client.get_executor() on a LocalCluster of worker processes",
         _DASK_DOCS,
         dataclasses.replace(_NO_POOL, cancel_futures=False, processes=True),
+        {"shutdown": _DASK_SHUTDOWN_DEVIATION},
         prepare=prepare_dask,
     ),
 )
