@@ -236,6 +236,11 @@ def _cluster_executor_class() -> type[Any]:
 # --------------------------------------------------------------------------- the backends
 
 _LOKY_DOCS = "https://loky.readthedocs.io/en/stable/API.html"
+_LOKY_REUSED = (
+    "get_reusable_executor returns the one executor there is, resized, while it is not shut "
+    "down or broken: two executors made in one test are one, sharing its workers "
+    "(https://loky.readthedocs.io/en/stable/API.html#loky.get_reusable_executor)"
+)
 _FUTURIST_DOCS = "https://docs.openstack.org/futurist/latest/reference/index.html"
 _DASK_DOCS = "https://distributed.dask.org/en/stable/api.html#distributed.Client.get_executor"
 _DASK_SHUTDOWN = (
@@ -291,6 +296,7 @@ SPECS: tuple[Spec, ...] = (
         "loky.get_reusable_executor",
         _LOKY_DOCS,
         _LOKY,
+        {"waiting": _LOKY_REUSED},
     ),
     Spec(
         "futurist-thread",
