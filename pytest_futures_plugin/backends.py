@@ -357,8 +357,8 @@ def valid_values() -> list[str]:
     """What ``--executor`` accepts, for help texts and error messages."""
     from . import ecosystem
 
-    names = [*BUILTIN_NAMES, DETERMINISTIC, "all", *ecosystem.NAMES, *sorted(_entry_points())]
-    return [*names, "MODULE:ATTR", f"{DETERMINISTIC}:MODULE:ATTR"]
+    names = [*BUILTIN_NAMES, DETERMINISTIC, "all", *sorted(_entry_points())]
+    return [*names, "MODULE:ATTR", f"{DETERMINISTIC}:MODULE:ATTR", *ecosystem.NAMES]
 
 
 def _usage(value: str, problem: str) -> BackendError:
