@@ -241,6 +241,11 @@ _LOKY_REUSED = (
     "down or broken: two executors made in one test are one, sharing its workers "
     "(https://loky.readthedocs.io/en/stable/API.html#loky.get_reusable_executor)"
 )
+_SYNCHRONOUS = (
+    "SynchronousExecutor runs each call in the caller's thread, inside submit(): no call is "
+    "ever pending or running beside its caller, so one held at a gate blocks submit() itself "
+    "(https://docs.openstack.org/futurist/latest/reference/index.html#futurist.SynchronousExecutor)"
+)
 _FUTURIST_DOCS = "https://docs.openstack.org/futurist/latest/reference/index.html"
 _DASK_DOCS = "https://distributed.dask.org/en/stable/api.html#distributed.Client.get_executor"
 _DASK_SHUTDOWN = (
@@ -333,6 +338,10 @@ SPECS: tuple[Spec, ...] = (
         "futurist.SynchronousExecutor (runs each call inside submit)",
         _FUTURIST_DOCS,
         _NO_POOL,
+        dict.fromkeys(
+            ("callbacks", "cancellation", "map", "pool-sizing", "shutdown", "waiting"),
+            _SYNCHRONOUS,
+        ),
     ),
     Spec(
         "dask-thread",
