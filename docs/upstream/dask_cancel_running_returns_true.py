@@ -10,8 +10,8 @@ call goes on running on the worker (its side effects still happen).
 exits 1 and says what is wrong while the bug is present, 0 once it is fixed; every wait is
 bounded. ``probe(make_executor)`` is the same check for any executor factory called like
 ``make_executor(max_workers=2)`` (the gate is a ``multiprocessing.Manager`` event, so a
-cluster of worker processes shows the same). Found by pytest-futures' specs on
-distributed 2026.11.0.
+cluster of worker processes shows the same). Confirmed standalone on
+distributed 2026.11.0 (the cancellation spec stops first at ``running()``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ calls still run after the shutdown.
 
 exits 1 and says what is wrong while the bug is present, 0 once it is fixed; every wait is
 bounded. ``probe(make_executor)`` is the same check for any executor factory called like
-``make_executor(max_workers=1)``. Found by pytest-futures' shutdown specs (futurist 3.5.0).
+``make_executor(max_workers=1)``. Found by pytest-futures' cancellation specs (futurist 3.5.0).
 """
 
 from __future__ import annotations
