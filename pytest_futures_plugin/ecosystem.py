@@ -263,6 +263,13 @@ _DASK_SHUTDOWN_DEVIATION = (
     f"running futures are cancelled immediately'): {_DASK_SHUTDOWN}"
 )
 
+_DASK_KILLED = (
+    "a worker process that dies is restarted by its nanny and its call retried on another "
+    "worker; after 'allowed-failures' deaths the call fails with KilledWorker, and the "
+    "executor goes on -- there is no BrokenProcessPool: "
+    "https://distributed.dask.org/en/stable/killed.html"
+)
+
 _NO_POOL = Declared(
     processes=False,
     cancel_futures=True,
@@ -364,7 +371,7 @@ SPECS: tuple[Spec, ...] = (
         "dask.distributed Client.get_executor() on a LocalCluster of worker processes",
         _DASK_DOCS,
         dataclasses.replace(_NO_POOL, cancel_futures=False, processes=True),
-        {"shutdown": _DASK_SHUTDOWN_DEVIATION},
+        {"shutdown": _DASK_SHUTDOWN_DEVIATION, "broken-pools": _DASK_KILLED},
         prepare=prepare_dask,
     ),
 )
