@@ -110,7 +110,8 @@ class Spec:
             raise BackendError(
                 f"--executor={self.name}: needs the {self.package!r} package, which is not "
                 f"installed; install it with: pip install 'pytest-futures[{self.extra}]' "
-                f"(or 'pytest-futures[{EXTRA}]' for every ecosystem backend)"
+                f"(or 'pytest-futures[{EXTRA}]' for every ecosystem backend; the extras "
+                "install them on Python 3.10 and later)"
             )
         module_name, _, attr = self.factory.partition(":")
         try:
