@@ -22,7 +22,7 @@ closes the client and the cluster it started (after the executor's own shutdown)
 leaks neither the cluster nor its threads or processes.
 
 Each backend lists its **capabilities** as the upstream documentation describes them
-(``tests/plugin`` checks that the probe finds the same) and its **deviations**: spec areas
+(``tests/adapter`` checks that the probe finds the same) and its **deviations**: spec areas
 where the documentation says the executor deliberately differs from ``concurrent.futures``,
 each with the link. A spec of such an area reports DEVIATION, not FAIL.
 
