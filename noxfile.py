@@ -91,6 +91,58 @@ def specs(session: nox.Session, backend: str) -> None:
     )
 
 
+ECOSYSTEM_DIR = Path("ecosystem-report")
+"""Where the ``ecosystem`` session writes each backend's report and the merged matrix."""
+
+
+@nox.session(python=TOOLS_PYTHON)
+def ecosystem(session: nox.Session) -> None:
+    """Run the specification on every installed third-party backend (loky, futurist, dask) and
+    write the ecosystem matrix: ecosystem-report/matrix.json and matrix.txt, plus one
+    BACKEND.json and BACKEND.log per backend. Arguments after ``--`` name the backends
+    (default: every one whose package installed) and are otherwise passed to pytest."""
+    session.install("-e", ".[test,ecosystem]")
+    listed = session.run(
+        "python", "-m", "pytest_futures_plugin.ecosystem", "available", silent=True
+    )
+    installed = str(listed or "").split()
+    chosen = [arg for arg in session.posargs if arg in installed] or installed
+    extra = [arg for arg in session.posargs if arg not in installed]
+    if not chosen:
+        session.error("no ecosystem backend is installed on this interpreter")
+    ECOSYSTEM_DIR.mkdir(exist_ok=True)
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    reports = []
+    for backend in chosen:
+        report = ECOSYSTEM_DIR / f"{backend}.json"
+        report.unlink(missing_ok=True)
+        # pytest exits 1 when a spec fails: that is a finding for the matrix, not an error
+        # of the session; any other exit (usage error, interrupted, internal) still is.
+        with open(ECOSYSTEM_DIR / f"{backend}.log", "w", encoding="utf-8") as log:
+            session.run(
+                "pytest",
+                "specs",
+                f"--executor={backend}",
+                f"--futures-report={report}",
+                "-p",
+                "no:cacheprovider",
+                *extra,
+                env={"HYPOTHESIS_PROFILE": profile},
+                success_codes=[0, 1],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        reports.append(str(report))
+    session.run(
+        "python",
+        "-m",
+        "pytest_futures_plugin.ecosystem",
+        "merge",
+        str(ECOSYSTEM_DIR / "matrix.json"),
+        *reports,
+    )
+
+
 @nox.session(python=TOOLS_PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""

@@ -355,8 +355,10 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
 
 def valid_values() -> list[str]:
     """What ``--executor`` accepts, for help texts and error messages."""
+    from . import ecosystem
+
     names = [*BUILTIN_NAMES, DETERMINISTIC, "all", *sorted(_entry_points())]
-    return [*names, "MODULE:ATTR", f"{DETERMINISTIC}:MODULE:ATTR"]
+    return [*names, "MODULE:ATTR", f"{DETERMINISTIC}:MODULE:ATTR", *ecosystem.NAMES]
 
 
 def _usage(value: str, problem: str) -> BackendError:
@@ -466,6 +468,10 @@ def lookup(name: str) -> Backend:
     entry_points = _entry_points()
     if name in entry_points:
         return _from_entry_point(name, entry_points[name])
+    from . import ecosystem  # imports backends itself; the packages only once selected
+
+    if name in ecosystem.NAMES:
+        return ecosystem.backend(name)
     if name.startswith(f"{DETERMINISTIC}:"):
         return _deterministic(name, _from_import(name.partition(":")[2]))
     if ":" in name:

@@ -1,0 +1,440 @@
+"""The ecosystem's executors as named backends: loky, futurist and dask.distributed.
+
+Each name below is a valid ``--executor`` value wherever its package is installed
+(``pip install 'pytest-futures[ecosystem]'`` installs them all):
+
+==================  =====================================================================
+``loky``            ``loky.ProcessPoolExecutor``
+``loky-reusable``   ``loky.get_reusable_executor`` (one executor shared until shut down)
+``futurist-thread`` ``futurist.ThreadPoolExecutor``
+``futurist-process````futurist.ProcessPoolExecutor``
+``futurist-sync``   ``futurist.SynchronousExecutor`` (runs each call inside ``submit``)
+``dask-thread``     ``Client.get_executor()`` on a ``LocalCluster`` of threads
+``dask-process``    the same on a ``LocalCluster`` of worker processes
+==================  =====================================================================
+
+Every backend is the package's own executor, unwrapped, called like the stdlib's pool classes
+(``factory(max_workers=..., **kwargs)``). Where a package's constructor differs, the factory
+here translates ``max_workers`` and nothing else: ``futurist-sync`` has no workers, and the
+dask backends start a ``LocalCluster`` whose threads are the workers. The dask executor is a
+subclass of ``distributed``'s ``ClientExecutor`` that adds one thing: ``shutdown(wait=True)``
+closes the client and the cluster it started (after the executor's own shutdown), so a test
+leaks neither the cluster nor its threads or processes.
+
+Each backend lists its **capabilities** as the upstream documentation describes them
+(``tests/adapter`` checks that the probe finds the same) and its **deviations**: spec areas
+where the documentation says the executor deliberately differs from ``concurrent.futures``,
+each with the link. A spec of such an area reports DEVIATION, not FAIL.
+
+pebble is not here: its pools are not ``concurrent.futures`` executors. ``ProcessPool.submit``
+takes a mandatory positional ``timeout`` before the call's arguments, ``map`` returns a future
+of an iterator instead of an iterator, and there is no ``shutdown`` (``close``/``stop`` and
+``join`` instead). Driving them through the specs would need an adapter that translates each of
+those, and the specs would then test the adapter. A user may still try one with
+``MODULE:ATTR`` pointing at an adapter of their own.
+
+Nothing here imports pytest or the packages themselves until a backend is selected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Callable
+
+from .backends import Backend, BackendError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from concurrent.futures import Executor
+
+    from .report import Matrix
+
+EXTRA = "ecosystem"
+"""The optional extra of pytest-futures that installs every package below."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """The capabilities the upstream documentation gives a backend (see ``Capabilities``)."""
+
+    processes: bool
+    cancel_futures: bool
+    max_tasks_per_child: bool
+    initializer: bool
+    mp_context: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One ecosystem backend before its package is imported.
+
+    ``package`` is the distribution pip installs (``extra`` the pytest-futures extra that
+    brings it), ``module`` what is imported to check it is there, ``factory`` a
+    ``"module:attr"`` of this module or of the package that makes executors, ``api_module``
+    where ``wait``, ``as_completed`` and the exceptions go with it.
+    """
+
+    name: str
+    package: str
+    module: str
+    factory: str
+    api_module: str
+    description: str
+    docs: str
+    declared: Declared
+    deviations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    prepare: Callable[[], None] | None = None
+    """Run once when the backend is selected (before any test): starts what the package
+    keeps for the life of the interpreter, so that no test's leak check sees it appear."""
+
+    @property
+    def extra(self) -> str:
+        return self.package
+
+    def available(self) -> bool:
+        """Whether the package is importable (without importing it)."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    def backend(self) -> Backend:
+        """The :class:`Backend`; :class:`BackendError` naming the extra if the package is
+        missing."""
+        if not self.available():
+            raise BackendError(
+                f"--executor={self.name}: needs the {self.package!r} package, which is not "
+                f"installed; install it with: pip install 'pytest-futures[{self.extra}]' "
+                f"(or 'pytest-futures[{EXTRA}]' for every ecosystem backend; the extras "
+                "install them on Python 3.10 and later)"
+            )
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except Exception as error:
+            raise BackendError(
+                f"--executor={self.name}: importing {self.factory} failed: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        if self.prepare is not None:
+            self.prepare()
+        return Backend(
+            self.name,
+            factory,
+            self.api_module,
+            f"{self.description} ({self.docs})",
+            deviations=dict(self.deviations),
+        )
+
+
+# --------------------------------------------------------------------------- factories
+
+
+def futurist_synchronous(max_workers: int | None = None) -> Executor:
+    """``futurist.SynchronousExecutor()``: it has no workers, so *max_workers* is ignored."""
+    import futurist
+
+    del max_workers
+    executor: Executor = futurist.SynchronousExecutor()
+    return executor
+
+
+def dask_threads(max_workers: int | None = None) -> Executor:
+    """``Client(LocalCluster(processes=False)).get_executor(pure=False)``: one worker with
+    *max_workers* threads, in this process."""
+    return _dask(max_workers, processes=False)
+
+
+def dask_processes(max_workers: int | None = None) -> Executor:
+    """``Client(LocalCluster(processes=True)).get_executor(pure=False)``: one worker process
+    with *max_workers* threads."""
+    return _dask(max_workers, processes=True)
+
+
+_DASK_DEFAULT_WORKERS = 4
+"""The threads of a dask backend's worker when ``max_workers`` is None."""
+
+
+def _dask(max_workers: int | None, *, processes: bool) -> Executor:
+    if max_workers is not None and max_workers <= 0:
+        raise ValueError("max_workers must be greater than 0")  # the stdlib's words
+    from distributed import Client, LocalCluster
+
+    executor_class = _cluster_executor_class()
+    cluster = LocalCluster(
+        n_workers=1,
+        threads_per_worker=max_workers or _DASK_DEFAULT_WORKERS,
+        processes=processes,
+        dashboard_address=None,
+        # No dashboard, and the scheduler's HTTP server on a free port (by default it tries
+        # 8787 and warns when another cluster has it).
+        scheduler_kwargs={"dashboard_address": ":0"},
+    )
+    try:
+        client = Client(cluster, set_as_default=False)
+    except BaseException:
+        cluster.close()
+        raise
+    # pure=False: dask's default (pure=True) runs two submits of the same call once, sharing
+    # one result; an executor must run every call (https://distributed.dask.org/en/stable/api.html#distributed.Client.submit).
+    executor: Executor = executor_class(client, cluster, pure=False)
+    return executor
+
+
+def prepare_dask() -> None:
+    """Start distributed's process-wide offload thread (one worker, started on first use and
+    never stopped): a cluster's first start would otherwise leave it running after the test."""
+    from distributed import utils
+
+    offload = getattr(utils, "_offload_executor", None)
+    if offload is not None:
+        offload.submit(int).result(timeout=_PREPARE_TIMEOUT)
+
+
+_PREPARE_TIMEOUT = 60.0
+
+
+_EXECUTOR_CLASS: list[type[Any]] = []
+
+
+def _cluster_executor_class() -> type[Any]:
+    """``ClientExecutor`` plus the closing of the client and cluster the backend started
+    (defined on first use: ``distributed`` is imported only when a dask backend is)."""
+    if _EXECUTOR_CLASS:
+        return _EXECUTOR_CLASS[0]
+    from distributed.cfexecutor import ClientExecutor
+
+    class LocalClusterExecutor(ClientExecutor):  # type: ignore[misc]
+        """dask's ``ClientExecutor`` on a ``LocalCluster`` it owns: ``shutdown(wait=True)``
+        runs the executor's own shutdown, then closes the client and the cluster."""
+
+        def __init__(self, client: Any, cluster: Any, **kwargs: Any) -> None:
+            super().__init__(client, **kwargs)
+            self.cluster = cluster
+
+        def shutdown(self, wait: bool = True) -> None:
+            super().shutdown(wait=wait)
+            if wait:
+                self.close_cluster()
+
+        def close_cluster(self) -> None:
+            """Close the client and the cluster (idempotent)."""
+            client, cluster = self._client, self.cluster
+            if client.status not in ("closed", "closing"):
+                client.close()
+            if cluster.status.name not in ("closed", "closing"):
+                cluster.close()
+
+    _EXECUTOR_CLASS.append(LocalClusterExecutor)
+    return LocalClusterExecutor
+
+
+# --------------------------------------------------------------------------- the backends
+
+_LOKY_DOCS = "https://loky.readthedocs.io/en/stable/API.html"
+_LOKY_REUSED = (
+    "get_reusable_executor returns the one executor there is, resized, while it is not shut "
+    "down or broken: two executors made in one test are one, sharing its workers "
+    "(https://loky.readthedocs.io/en/stable/API.html#loky.get_reusable_executor)"
+)
+_SYNCHRONOUS = (
+    "SynchronousExecutor runs each call in the caller's thread, inside submit(): no call is "
+    "ever pending or running beside its caller, so one held at a gate blocks submit() itself "
+    "(https://docs.openstack.org/futurist/latest/reference/index.html#futurist.SynchronousExecutor)"
+)
+_FUTURIST_DOCS = "https://docs.openstack.org/futurist/latest/reference/index.html"
+_DASK_DOCS = "https://distributed.dask.org/en/stable/api.html#distributed.Client.get_executor"
+_DASK_SHUTDOWN = (
+    "https://github.com/dask/distributed/blob/main/distributed/cfexecutor.py "
+    "(ClientExecutor.shutdown: 'If False then all running futures are cancelled immediately')"
+)
+
+_DASK_SERIALIZES = (
+    "dask serializes every call (function, arguments, result, exception) even on a cluster "
+    "of threads, so an unpicklable call fails and a call's exception comes back as a copy: "
+    "https://distributed.dask.org/en/stable/serialization.html"
+)
+_DASK_SHUTDOWN_DEVIATION = (
+    "shutdown(wait=False) cancels the running calls' futures at once ('If False then all "
+    f"running futures are cancelled immediately'): {_DASK_SHUTDOWN}"
+)
+
+_DASK_KILLED = (
+    "a worker process that dies is restarted by its nanny and its call retried on another "
+    "worker; after 'allowed-failures' deaths the call fails with KilledWorker, and the "
+    "executor goes on -- there is no BrokenProcessPool: "
+    "https://distributed.dask.org/en/stable/killed.html"
+)
+
+_NO_POOL = Declared(
+    processes=False,
+    cancel_futures=True,
+    max_tasks_per_child=False,
+    initializer=False,
+    mp_context=False,
+)
+
+# loky's shutdown(wait=True, kill_workers=False) has no cancel_futures; its pools choose
+# their start method through ``context``, not ``mp_context``.
+_LOKY = Declared(
+    processes=True,
+    cancel_futures=False,
+    max_tasks_per_child=False,
+    initializer=True,
+    mp_context=False,
+)
+
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "loky",
+        "loky",
+        "loky",
+        "loky:ProcessPoolExecutor",
+        "loky",
+        "loky.ProcessPoolExecutor",
+        _LOKY_DOCS,
+        _LOKY,
+    ),
+    Spec(
+        "loky-reusable",
+        "loky",
+        "loky",
+        "loky:get_reusable_executor",
+        "loky",
+        "loky.get_reusable_executor",
+        _LOKY_DOCS,
+        _LOKY,
+        {"waiting": _LOKY_REUSED},
+    ),
+    Spec(
+        "futurist-thread",
+        "futurist",
+        "futurist",
+        "futurist:ThreadPoolExecutor",
+        "futurist",
+        "futurist.ThreadPoolExecutor",
+        _FUTURIST_DOCS,
+        _NO_POOL,
+    ),
+    Spec(
+        "futurist-process",
+        "futurist",
+        "futurist",
+        "futurist:ProcessPoolExecutor",
+        "futurist",
+        "futurist.ProcessPoolExecutor (a subclass of the stdlib's)",
+        _FUTURIST_DOCS,
+        Declared(
+            processes=True,
+            cancel_futures=True,
+            max_tasks_per_child=False,
+            initializer=False,
+            mp_context=True,
+        ),
+    ),
+    Spec(
+        "futurist-sync",
+        "futurist",
+        "futurist",
+        f"{__name__}:futurist_synchronous",
+        "futurist",
+        "futurist.SynchronousExecutor (runs each call inside submit)",
+        _FUTURIST_DOCS,
+        _NO_POOL,
+        dict.fromkeys(
+            ("callbacks", "cancellation", "map", "pool-sizing", "shutdown", "waiting"),
+            _SYNCHRONOUS,
+        ),
+    ),
+    Spec(
+        "dask-thread",
+        "distributed",
+        "distributed",
+        f"{__name__}:dask_threads",
+        "concurrent.futures",
+        "dask.distributed Client.get_executor() on a LocalCluster of threads",
+        _DASK_DOCS,
+        dataclasses.replace(_NO_POOL, cancel_futures=False),
+        {"exceptions": _DASK_SERIALIZES, "shutdown": _DASK_SHUTDOWN_DEVIATION},
+        prepare=prepare_dask,
+    ),
+    Spec(
+        "dask-process",
+        "distributed",
+        "distributed",
+        f"{__name__}:dask_processes",
+        "concurrent.futures",
+        "dask.distributed Client.get_executor() on a LocalCluster of worker processes",
+        _DASK_DOCS,
+        dataclasses.replace(_NO_POOL, cancel_futures=False, processes=True),
+        {"shutdown": _DASK_SHUTDOWN_DEVIATION, "broken-pools": _DASK_KILLED},
+        prepare=prepare_dask,
+    ),
+)
+
+NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
+"""Every ecosystem backend's name, installed or not."""
+
+
+def spec(name: str) -> Spec:
+    """The :class:`Spec` called *name* (``KeyError`` if none)."""
+    for candidate in SPECS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+def available() -> list[str]:
+    """The names of the ecosystem backends whose package is installed."""
+    return [s.name for s in SPECS if s.available()]
+
+
+def backend(name: str) -> Backend:
+    """The ecosystem backend *name*; :class:`BackendError` if its package is missing."""
+    return spec(name).backend()
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+def merge_reports(paths: Iterable[str | os.PathLike[str]]) -> Matrix:
+    """One matrix from the ``--futures-report`` JSON files at *paths* (one run per backend)."""
+    from .report import Matrix
+
+    merged: Matrix | None = None
+    for path in paths:
+        with open(path, encoding="utf-8") as file:
+            matrix = Matrix.from_json(json.load(file))
+        merged = matrix if merged is None else merged.merge(matrix)
+    if merged is None:
+        raise ValueError("no reports to merge")
+    return merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytest_futures_plugin.ecosystem available`` prints the installed backends'
+    names; ``... merge OUT.json IN.json...`` writes their merged matrix to OUT.json (and
+    OUT.txt, the terminal matrix) and prints it."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["available"]:
+        print("\n".join(available()))
+        return 0
+    if len(args) >= 3 and args[0] == "merge":
+        matrix = merge_reports(args[2:])
+        matrix.write_json(args[1])
+        text = "\n".join(matrix.render()) + "\n"
+        with open(os.path.splitext(args[1])[0] + ".txt", "w", encoding="utf-8") as file:
+            file.write(text)
+        print(text, end="")
+        return 0
+    print(f"usage: python -m {__name__} available | merge OUT.json IN.json...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
