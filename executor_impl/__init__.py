@@ -6,8 +6,10 @@ The public names, signatures, exception classes (the stdlib's own, by identity) 
 
 Modules mirror CPython's cut: ``_future`` (Future and its state machine), ``_waiting``
 (wait, as_completed), ``_executor`` (Executor, map), ``thread`` (ThreadPoolExecutor),
-``process`` (ProcessPoolExecutor; ``_process_manager`` is its parent-side machinery and
-``_process_worker`` the worker side), and
+``process`` (ProcessPoolExecutor and its testing hooks; in the parent, ``_process_manager``
+holds the pool state and its manager thread, ``_process_io`` reads and decodes the wire,
+``_process_direct`` lets a caller read its own answer; ``_process_worker`` is the worker side
+and the frame format), and
 ``_sync``, the one module that touches threads and time.
 
 Names are imported on first use (as ``concurrent.futures`` does), so that a spawned worker

@@ -1,24 +1,10 @@
 """The machinery behind ProcessPoolExecutor: the state a pool shares with its manager
-thread, that thread's loop, and the pool's futures (see ``process.py`` for the data-flow
-picture).
+thread (dispatch, settle, break, release) and that thread's loop (see ``process.py`` for the
+data-flow picture; ``_process_io`` reads the wire, ``_process_direct`` lets a caller read its
+own answer).
 
 Everything here runs in the parent process.  ``_PoolState`` is guarded by its ``lock``; what
 the manager's selector watches, by its ``watch_lock`` (a leaf lock, see below).
-
-Direct answers.  A call that ``submit`` hands to an idle worker is *claimed* for the thread
-that will wait for it: the manager stops watching that worker's socket, and ``result()``
-(or ``exception()``, ``done()``, ``running()``) reads the answer from the socket itself.  The
-answer then reaches the waiting thread without a hop through the manager thread, which is not
-woken at all.  (Only with epoll, Linux's selector, where a registration changed by another
-thread applies to a select() already waiting; elsewhere the manager reads every answer.)  A
-claim nobody came for ends as soon as the pool or the future is used otherwise (the next
-``submit``, a done callback, ``wait()`` or ``as_completed()``, a shutdown, another call sent
-to that worker): the manager then watches the socket again.  A claim can also be taken in
-``result()`` when the call is the only one in flight on its worker.  A dead worker is seen at
-once either way: the manager always watches its process sentinel, and a thread reading
-directly watches it too.  The reading thread polls for up to ``SPIN_SECONDS`` (50 us) before
-it sleeps, as the worker does for its next call: on an idle machine the two wake-ups a sleeping
-round trip pays cost more than a short call itself (see ``_process_worker.SPIN_SECONDS``).
 
 A worker's socket has one reader at a time, whoever holds its ``read_lock`` (the manager, or
 a thread reading its answer directly); the reader keeps it until what it read is settled, so
@@ -27,40 +13,35 @@ that nobody waits for an answer somebody else already took.
 Lock order: ``lock``, then ``watch_lock``; a future's own lock, then ``watch_lock`` (``wait()``
 reaches a future's hook holding the futures' locks); ``watch_lock`` is never held while
 taking another lock.  A ``read_lock`` is only waited for by the manager, holding no other
-lock; the others only try it.
+lock; the others only try it (``_process_direct`` takes the same locks in the same order).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import pickle
-import select
 import selectors
 import socket
 import weakref
 from collections import deque
-from concurrent.futures.process import BrokenProcessPool, _RemoteTraceback
-from typing import TYPE_CHECKING, Any, TypeVar
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
 
 from . import _sync
-from ._future import _DONE_STATES, LOGGER, RUNNING, Future
-from ._process_worker import ERROR, EXIT, FRAME, INIT_FAILED, SPIN_SECONDS, spin, worker_main
+from ._future import LOGGER, Future
+from ._process_io import _Outcome, _read, _remote_traceback
+from ._process_worker import EXIT, FRAME, worker_main
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._process_direct import ProcessFuture
+
 # Calls a busy worker may have queued behind the one it runs: enough to keep it busy while
 # the manager thread waits for the GIL, few enough to spread work over idle workers.
 PREFETCH = 4
-_READ_SIZE = 1 << 16
 # Send buffer of each end of a worker's socket (bytes; the kernel may cap or double it).
 _SOCKET_BUFFER = 1 << 20
-# A thread reading its answer directly re-checks its future at least this often (ms): a
-# worker's end wakes it at once; this only bounds what nothing else would wake it for.
-_POLL_SLICE_MS = 1000
-
-_T = TypeVar("_T")
 
 _SHUTDOWN = "cannot schedule new futures after shutdown"
 _INTERPRETER_SHUTDOWN = "cannot schedule new futures after interpreter shutdown"
@@ -78,17 +59,8 @@ _live_states: weakref.WeakSet[_PoolState] = weakref.WeakSet()
 
 # An answer read from a worker: (task id, (raised, result or exception)); and a future to
 # complete with one, once no lock is held.
-_Outcome = tuple[int, tuple[bool, Any]]
+# A future to complete with an answer, once no lock is held.
 _Completion = tuple[Future[Any], bool, Any]
-
-
-def _remote_traceback(text: str) -> BaseException:
-    """The worker-side traceback, to attach as ``__cause__`` of an exception from a worker.
-
-    The stdlib's own class, so code that checks ``type(exc.__cause__)`` sees what it expects
-    (typeshed types its argument as a traceback object; it is the formatted text).
-    """
-    return _RemoteTraceback(text)  # type: ignore[arg-type]
 
 
 class _Worker:
@@ -409,67 +381,6 @@ class _PoolState:
                     error.__cause__ = _remote_traceback(f"\n'''\n{self.cause}'''")
                 future.set_exception(error)
 
-    def drop_claim(self, future: ProcessFuture[Any]) -> None:
-        """End *future*'s claim if nobody came for it: the manager reads its answer.
-
-        Takes only ``watch_lock``: ``wait()`` calls this (through ``_waiters``) holding the
-        locks of all its futures, some of which ``dispatch_locked`` may be waiting for.
-        """
-        with self.watch_lock:
-            worker = self.dormant
-            if worker is not None and worker.claim is future:
-                self.unclaim_wlocked(worker)
-
-    def read_directly(self, future: ProcessFuture[Any], deadline: float | None) -> bool:
-        """Read *future*'s answer from its worker's socket in this thread, waiting until
-        *deadline* (``_sync.monotonic()``; ``None``: no limit) or only for what is there
-        (a deadline already passed).
-
-        Possible when *future* is claimed and nobody has come for it yet, or when its call
-        is the only one in flight on its worker and nobody else reads that socket.  Returns
-        True when *future* is done or *deadline* passed; False when the caller must wait the
-        usual way: reading directly was not possible, or the worker ended first (the manager
-        takes it from there).
-        """
-        with self.lock:
-            entry = self.inflight.get(future.task_id)
-            if entry is None:
-                return future._state in _DONE_STATES
-            worker = entry[1]
-            with self.watch_lock:
-                if worker.claim is None and len(worker.tasks) == 1:
-                    worker.claim = future
-                    self.watch_wlocked(worker)  # the manager stops waiting for this answer
-                elif self.dormant is worker and worker.claim is future:
-                    self.dormant = None  # claimed, and now somebody came
-                else:
-                    return False
-                if not worker.read_lock.acquire(False):  # the manager is reading it
-                    self.unclaim_wlocked(worker)
-                    return False
-        outcomes: list[_Outcome] = []
-        completed: list[_Completion] = []
-        try:
-            try:
-                _read_until(worker, future, deadline, outcomes)
-            except BaseException:  # KeyboardInterrupt: parse what it left, then settle
-                _parse(worker, outcomes)
-                raise
-            finally:
-                with self.lock:
-                    completed = self.settle_locked(outcomes)
-                    if completed:
-                        self.dispatch_locked()  # the worker is free for pending calls
-                    if worker.claim is future:  # no answer yet: the manager waits for it
-                        with self.watch_lock:
-                            self.unclaim_wlocked(worker)
-        finally:
-            worker.read_lock.release()
-            _complete(completed)
-        if future._state in _DONE_STATES:
-            return True
-        return deadline is not None and _sync.monotonic() >= deadline
-
 
 def _widen(fd: int) -> None:
     """Give the socket *fd* a send buffer of :data:`_SOCKET_BUFFER` bytes (if the system
@@ -494,121 +405,6 @@ def _consume(buffers: deque[memoryview], count: int) -> None:
             count = 0
 
 
-def _decode(kind: int, payload: memoryview) -> tuple[bool, Any]:
-    """(raised, value) from a result frame; an undecodable result fails its own call.
-
-    *payload* views the worker's input buffer: it is released here, even when an exception's
-    traceback keeps this frame alive, so that the buffer can be trimmed.
-    """
-    try:
-        if kind == INIT_FAILED:
-            return True, bytes(payload).decode("utf-8", "replace")
-        value = pickle.loads(payload)
-    except BaseException as exc:
-        return True, exc
-    finally:
-        payload.release()
-    if kind == ERROR:
-        error, text = value
-        error.__cause__ = _remote_traceback(f'\n"""\n{text}"""')
-        return True, error
-    return False, value
-
-
-# -- reading a worker's socket: only with its read_lock held ------------------------------------
-
-
-def _receive(worker: _Worker) -> bool:
-    """Append what *worker* sent to its input buffer, without blocking; False if it is gone
-    (end of file or an error)."""
-    header = FRAME.size
-    while True:
-        # Ask for the whole of a partly received large frame at once.
-        inbuf = worker.inbuf
-        want = _READ_SIZE
-        if len(inbuf) >= header:
-            want = max(want, header + FRAME.unpack_from(inbuf)[0] - len(inbuf))
-        try:
-            chunk = os.read(worker.fd, want)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        if not chunk:
-            return False
-        if inbuf:
-            inbuf += chunk
-        else:
-            worker.inbuf = bytearray(chunk)
-        if len(chunk) < want:
-            return True
-
-
-def _parse(worker: _Worker, outcomes: list[_Outcome]) -> None:
-    """Decode every complete frame of *worker*'s input buffer into *outcomes*."""
-    inbuf = worker.inbuf
-    header = FRAME.size
-    pos = 0
-    end = len(inbuf)
-    with memoryview(inbuf) as view:
-        while end - pos >= header:
-            size, task_id, kind = FRAME.unpack_from(view, pos)
-            stop = pos + header + size
-            if stop > end:
-                break
-            outcome = _decode(kind, view[pos + header : stop])
-            if kind == INIT_FAILED:
-                # The pool breaks when the worker has exited (its sentinel), as the
-                # stdlib's does: by then whatever it logged has been flushed.
-                worker.init_failure = outcome[1]
-            else:
-                outcomes.append((task_id, outcome))
-            pos = stop
-    if pos:
-        del inbuf[:pos]
-
-
-def _read(worker: _Worker, outcomes: list[_Outcome]) -> bool:
-    """Read what *worker* sent without blocking and decode every complete frame; False if it
-    is gone."""
-    alive = _receive(worker)
-    _parse(worker, outcomes)
-    return alive
-
-
-def _read_until(
-    worker: _Worker, future: ProcessFuture[Any], deadline: float | None, outcomes: list[_Outcome]
-) -> None:
-    """Read *worker*'s answers into *outcomes* until the one for *future* is there, the
-    worker ended, or *deadline* passed; wait in ``poll()`` on its socket and its sentinel."""
-    task_id = future.task_id
-    if not _read(worker, outcomes) or any(o[0] == task_id for o in outcomes):
-        return
-    poller = worker.poller
-    if poller is None:
-        poller = worker.poller = select.poll()
-        poller.register(worker.fd, select.POLLIN)
-        poller.register(worker.process.sentinel, select.POLLIN)
-    while future._state not in _DONE_STATES:  # it is, if the pool broke meanwhile
-        timeout, spin_for = _POLL_SLICE_MS, SPIN_SECONDS
-        if deadline is not None:
-            left = deadline - _sync.monotonic()
-            if left <= 0:
-                return
-            timeout, spin_for = min(timeout, int(left * 1000) + 1), min(spin_for, left)
-        # A short call's answer comes before this process would have fallen asleep.  The
-        # spin's bound is CPU time, on the real clock: a virtual clock could leave it
-        # unbounded (spin's own default clock).
-        ready = spin(poller, spin_for) or poller.poll(timeout)
-        if not ready:
-            continue
-        start = len(outcomes)
-        if not _read(worker, outcomes) or len(ready) > 1 or ready[0][0] != worker.fd:
-            return  # the worker ended: the manager notices it too
-        if any(o[0] == task_id for o in outcomes[start:]):
-            return
-
-
 def _complete(completed: list[_Completion]) -> None:
     """Complete the futures of answers read, with no lock held (their callbacks run here)."""
     for future, raised, value in completed:
@@ -616,93 +412,6 @@ def _complete(completed: list[_Completion]) -> None:
             future.set_exception(value)
         else:
             future.set_result(value)
-
-
-class ProcessFuture(Future[_T]):
-    """A process pool's future: reads its answer from the worker's socket itself when it can
-    (see the module docstring), else behaves exactly as ``Future``.
-
-    ``result()``, ``exception()``, ``done()`` and ``running()`` read a claimed answer
-    directly (the last two only what is already there); ``add_done_callback()`` and the
-    waiter list of ``wait()`` / ``as_completed()`` hand it back to the manager thread.
-    """
-
-    __slots__ = ("_pool", "task_id")
-
-    def __init__(self, pool: _PoolState) -> None:
-        super().__init__()
-        # Weakly: a future kept after its pool is gone (an exception's traceback holds one)
-        # must not keep the pool's state, its manager thread and workers' objects alive.
-        # While the call runs, the manager thread holds the state.
-        self._pool = weakref.ref(pool)
-        self.task_id = 0  # set when the call is queued
-
-    def _claimed(self, pool: _PoolState | None) -> bool:
-        """Whether this future's answer waits for somebody to come for it (no lock: only
-        ``submit`` claims a future for later, before returning it)."""
-        if pool is None:
-            return False
-        worker = pool.dormant
-        return worker is not None and worker.claim is self
-
-    def _alone(self, pool: _PoolState) -> bool:
-        """Whether this call is the only one in flight on its worker, unclaimed (a hint,
-        read without the lock: ``read_directly`` checks again)."""
-        entry = pool.inflight.get(self.task_id)
-        if entry is None:
-            return False
-        worker = entry[1]
-        return worker.claim is None and len(worker.tasks) == 1
-
-    def _wait_until_done(self, timeout: float | None) -> None:
-        pool = self._pool()
-        if pool is not None and pool.direct and self._state == RUNNING:
-            if timeout is not None and timeout <= 0:
-                if self._claimed(pool):
-                    pool.read_directly(self, _sync.monotonic())  # what is there, if any
-                return
-            if self._claimed(pool) or self._alone(pool):
-                deadline = None if timeout is None else _sync.monotonic() + timeout
-                if pool.read_directly(self, deadline):
-                    return
-                if deadline is not None:
-                    timeout = deadline - _sync.monotonic()
-        super()._wait_until_done(timeout)
-
-    def _read_what_is_there(self) -> None:
-        """Complete this future from its claimed answer if the worker has sent it."""
-        if self._state == RUNNING:
-            pool = self._pool()
-            if pool is not None and self._claimed(pool):
-                pool.read_directly(self, _sync.monotonic())
-
-    def done(self) -> bool:
-        """Return True if the future was cancelled or finished executing."""
-        self._read_what_is_there()
-        return super().done()
-
-    def running(self) -> bool:
-        """Return True if the future is currently executing."""
-        self._read_what_is_there()
-        return super().running()
-
-    def _drop_claim(self) -> None:
-        pool = self._pool()
-        if pool is not None and self._claimed(pool):
-            pool.drop_claim(self)
-
-    def add_done_callback(self, fn: Callable[[Future[_T]], object]) -> None:
-        """As ``Future.add_done_callback``; the callback runs in the manager thread (or in
-        the thread that completes or has completed the future)."""
-        self._drop_claim()
-        super().add_done_callback(fn)
-
-    @property
-    def _waiters(self) -> list[Any]:  # type: ignore[override]
-        """The waiter list (``wait()`` and ``as_completed()`` append to it, holding this
-        future's lock): somebody waits, so the manager completes the future from now on."""
-        self._drop_claim()
-        return Future._waiters.fget(self)  # type: ignore[attr-defined,no-any-return]
 
 
 class _Manager:

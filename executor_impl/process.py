@@ -20,7 +20,7 @@ Data flow::
                         the pool when a worker dies unexpectedly.
     or the caller       a call that went to an idle worker is claimed for its caller: the
                         manager leaves that socket alone, and ``result()`` reads the answer
-                        itself (executor_impl/_process_manager.py tells when and how)
+                        itself (executor_impl/_process_direct.py tells when and how)
 
 The stdlib relays every call through a feeder thread and a manager thread, with a lock and
 a semaphore around each queue; here the caller writes the call straight to a worker's
@@ -71,15 +71,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _sync
 from ._executor import Executor
-from ._process_manager import (
-    _BROKEN,
-    _SHUTDOWN,
-    ProcessFuture,
-    _live_states,
-    _Manager,
-    _PoolState,
-    _remote_traceback,
-)
+from ._process_direct import ProcessFuture
+from ._process_io import _remote_traceback
+from ._process_manager import _BROKEN, _SHUTDOWN, _live_states, _Manager, _PoolState
 from ._process_worker import CRASH_POINTS
 
 if TYPE_CHECKING:
