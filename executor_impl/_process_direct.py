@@ -35,14 +35,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _sync
 from ._future import _DONE_STATES, RUNNING, Future
-from ._process_io import _Outcome, _parse, _read
-from ._process_manager import _complete, _Completion
+from ._process_io import Outcome, parse_frames, read_frames
+from ._process_manager import Completion, complete
 from ._process_worker import SPIN_SECONDS, spin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._process_manager import _PoolState, _Worker
+    from ._process_manager import PoolState, Worker
+
+__all__ = ["ProcessFuture", "drop_claim", "read_directly"]
 
 # A thread reading its answer directly re-checks its future at least this often (ms): a
 # worker's end wakes it at once; this only bounds what nothing else would wake it for.
@@ -52,12 +54,12 @@ _T = TypeVar("_T")
 
 
 def _read_until(
-    worker: _Worker, future: ProcessFuture[Any], deadline: float | None, outcomes: list[_Outcome]
+    worker: Worker, future: ProcessFuture[Any], deadline: float | None, outcomes: list[Outcome]
 ) -> None:
     """Read *worker*'s answers into *outcomes* until the one for *future* is there, the
     worker ended, or *deadline* passed; wait in ``poll()`` on its socket and its sentinel."""
     task_id = future.task_id
-    if not _read(worker, outcomes) or any(o[0] == task_id for o in outcomes):
+    if not read_frames(worker, outcomes) or any(o[0] == task_id for o in outcomes):
         return
     poller = worker.poller
     if poller is None:
@@ -78,7 +80,7 @@ def _read_until(
         if not ready:
             continue
         start = len(outcomes)
-        if not _read(worker, outcomes) or len(ready) > 1 or ready[0][0] != worker.fd:
+        if not read_frames(worker, outcomes) or len(ready) > 1 or ready[0][0] != worker.fd:
             return  # the worker ended: the manager notices it too
         if any(o[0] == task_id for o in outcomes[start:]):
             return
@@ -95,7 +97,7 @@ class ProcessFuture(Future[_T]):
 
     __slots__ = ("_pool", "task_id")
 
-    def __init__(self, pool: _PoolState) -> None:
+    def __init__(self, pool: PoolState) -> None:
         super().__init__()
         # Weakly: a future kept after its pool is gone (an exception's traceback holds one)
         # must not keep the pool's state, its manager thread and workers' objects alive.
@@ -103,7 +105,7 @@ class ProcessFuture(Future[_T]):
         self._pool = weakref.ref(pool)
         self.task_id = 0  # set when the call is queued
 
-    def _claimed(self, pool: _PoolState | None) -> bool:
+    def _claimed(self, pool: PoolState | None) -> bool:
         """Whether this future's answer waits for somebody to come for it (no lock: only
         ``submit`` claims a future for later, before returning it)."""
         if pool is None:
@@ -111,7 +113,7 @@ class ProcessFuture(Future[_T]):
         worker = pool.dormant
         return worker is not None and worker.claim is self
 
-    def _alone(self, pool: _PoolState) -> bool:
+    def _alone(self, pool: PoolState) -> bool:
         """Whether this call is the only one in flight on its worker, unclaimed (a hint,
         read without the lock: ``read_directly`` checks again)."""
         entry = pool.inflight.get(self.task_id)
@@ -171,7 +173,7 @@ class ProcessFuture(Future[_T]):
         return Future._waiters.fget(self)  # type: ignore[attr-defined,no-any-return]
 
 
-def drop_claim(pool: _PoolState, future: ProcessFuture[Any]) -> None:
+def drop_claim(pool: PoolState, future: ProcessFuture[Any]) -> None:
     """End *future*'s claim if nobody came for it: the manager reads its answer.
 
     Takes only ``watch_lock``: ``wait()`` calls this (through ``_waiters``) holding the
@@ -183,7 +185,7 @@ def drop_claim(pool: _PoolState, future: ProcessFuture[Any]) -> None:
             pool.unclaim_wlocked(worker)
 
 
-def read_directly(pool: _PoolState, future: ProcessFuture[Any], deadline: float | None) -> bool:
+def read_directly(pool: PoolState, future: ProcessFuture[Any], deadline: float | None) -> bool:
     """Read *future*'s answer from its worker's socket in this thread, waiting until
     *deadline* (``_sync.monotonic()``; ``None``: no limit) or only for what is there
     (a deadline already passed).
@@ -210,13 +212,13 @@ def read_directly(pool: _PoolState, future: ProcessFuture[Any], deadline: float 
             if not worker.read_lock.acquire(False):  # the manager is reading it
                 pool.unclaim_wlocked(worker)
                 return False
-    outcomes: list[_Outcome] = []
-    completed: list[_Completion] = []
+    outcomes: list[Outcome] = []
+    completed: list[Completion] = []
     try:
         try:
             _read_until(worker, future, deadline, outcomes)
         except BaseException:  # KeyboardInterrupt: parse what it left, then settle
-            _parse(worker, outcomes)
+            parse_frames(worker, outcomes)
             raise
         finally:
             with pool.lock:
@@ -228,7 +230,7 @@ def read_directly(pool: _PoolState, future: ProcessFuture[Any], deadline: float 
                         pool.unclaim_wlocked(worker)
     finally:
         worker.read_lock.release()
-        _complete(completed)
+        complete(completed)
     if future._state in _DONE_STATES:
         return True
     return deadline is not None and _sync.monotonic() >= deadline

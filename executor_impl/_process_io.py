@@ -1,7 +1,7 @@
 """The parent's side of a worker's wire: receive what a worker sent, parse its frames,
 decode each answer (see ``_process_worker`` for the frame format).
 
-Pure functions on a ``_Worker``'s input buffer, non-blocking, called only by whoever holds
+Pure functions on a ``Worker``'s input buffer, non-blocking, called only by whoever holds
 that worker's ``read_lock`` (the manager thread, or a thread reading its own answer: see
 ``_process_direct``).  A worker never imports this module: it needs the stdlib's
 ``_RemoteTraceback`` (and with it ``concurrent.futures.process``), which would cost every
@@ -18,15 +18,17 @@ from typing import TYPE_CHECKING, Any
 from ._process_worker import ERROR, FRAME, INIT_FAILED
 
 if TYPE_CHECKING:
-    from ._process_manager import _Worker
+    from ._process_manager import Worker
+
+__all__ = ["Outcome", "parse_frames", "read_frames", "remote_traceback"]
 
 _READ_SIZE = 1 << 16
 
 # An answer read from a worker: (task id, (raised, result or exception)).
-_Outcome = tuple[int, tuple[bool, Any]]
+Outcome = tuple[int, tuple[bool, Any]]
 
 
-def _remote_traceback(text: str) -> BaseException:
+def remote_traceback(text: str) -> BaseException:
     """The worker-side traceback, to attach as ``__cause__`` of an exception from a worker.
 
     The stdlib's own class, so code that checks ``type(exc.__cause__)`` sees what it expects
@@ -51,7 +53,7 @@ def _decode(kind: int, payload: memoryview) -> tuple[bool, Any]:
         payload.release()
     if kind == ERROR:
         error, text = value
-        error.__cause__ = _remote_traceback(f'\n"""\n{text}"""')
+        error.__cause__ = remote_traceback(f'\n"""\n{text}"""')
         return True, error
     return False, value
 
@@ -59,7 +61,7 @@ def _decode(kind: int, payload: memoryview) -> tuple[bool, Any]:
 # -- reading a worker's socket: only with its read_lock held ------------------------------------
 
 
-def _receive(worker: _Worker) -> bool:
+def _receive(worker: Worker) -> bool:
     """Append what *worker* sent to its input buffer, without blocking; False if it is gone
     (end of file or an error)."""
     header = FRAME.size
@@ -85,7 +87,7 @@ def _receive(worker: _Worker) -> bool:
             return True
 
 
-def _parse(worker: _Worker, outcomes: list[_Outcome]) -> None:
+def parse_frames(worker: Worker, outcomes: list[Outcome]) -> None:
     """Decode every complete frame of *worker*'s input buffer into *outcomes*."""
     inbuf = worker.inbuf
     header = FRAME.size
@@ -109,9 +111,9 @@ def _parse(worker: _Worker, outcomes: list[_Outcome]) -> None:
         del inbuf[:pos]
 
 
-def _read(worker: _Worker, outcomes: list[_Outcome]) -> bool:
+def read_frames(worker: Worker, outcomes: list[Outcome]) -> bool:
     """Read what *worker* sent without blocking and decode every complete frame; False if it
     is gone."""
     alive = _receive(worker)
-    _parse(worker, outcomes)
+    parse_frames(worker, outcomes)
     return alive

@@ -3,7 +3,7 @@ thread (dispatch, settle, break, release) and that thread's loop (see ``process.
 data-flow picture; ``_process_io`` reads the wire, ``_process_direct`` lets a caller read its
 own answer).
 
-Everything here runs in the parent process.  ``_PoolState`` is guarded by its ``lock``; what
+Everything here runs in the parent process.  ``PoolState`` is guarded by its ``lock``; what
 the manager's selector watches, by its ``watch_lock`` (a leaf lock, see below).
 
 A worker's socket has one reader at a time, whoever holds its ``read_lock`` (the manager, or
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _sync
 from ._future import LOGGER, Future
-from ._process_io import _Outcome, _read, _remote_traceback
+from ._process_io import Outcome, read_frames, remote_traceback
 from ._process_worker import EXIT, FRAME, worker_main
 
 if TYPE_CHECKING:
@@ -37,15 +37,27 @@ if TYPE_CHECKING:
 
     from ._process_direct import ProcessFuture
 
+__all__ = [
+    "BROKEN",
+    "PREFETCH",
+    "SHUTDOWN",
+    "Completion",
+    "Manager",
+    "PoolState",
+    "Worker",
+    "complete",
+    "live_states",
+]
+
 # Calls a busy worker may have queued behind the one it runs: enough to keep it busy while
 # the manager thread waits for the GIL, few enough to spread work over idle workers.
 PREFETCH = 4
 # Send buffer of each end of a worker's socket (bytes; the kernel may cap or double it).
 _SOCKET_BUFFER = 1 << 20
 
-_SHUTDOWN = "cannot schedule new futures after shutdown"
+SHUTDOWN = "cannot schedule new futures after shutdown"
 _INTERPRETER_SHUTDOWN = "cannot schedule new futures after interpreter shutdown"
-_BROKEN = "A child process terminated abruptly, the process pool is not usable anymore"
+BROKEN = "A child process terminated abruptly, the process pool is not usable anymore"
 _BROKEN_FUTURE = (
     "A process in the process pool was terminated abruptly while the future was running or pending."
 )
@@ -55,15 +67,15 @@ _BROKEN_FUTURE = (
 # socket open, or that worker would not see end-of-file when this process dies.
 _parent_fds: set[int] = set()
 # Every pool state whose manager thread may be running, for interpreter exit.
-_live_states: weakref.WeakSet[_PoolState] = weakref.WeakSet()
+live_states: weakref.WeakSet[PoolState] = weakref.WeakSet()
 
 # An answer read from a worker: (task id, (raised, result or exception)); and a future to
 # complete with one, once no lock is held.
 # A future to complete with an answer, once no lock is held.
-_Completion = tuple[Future[Any], bool, Any]
+Completion = tuple[Future[Any], bool, Any]
 
 
-class _Worker:
+class Worker:
     """The parent's view of one worker process."""
 
     __slots__ = (
@@ -115,7 +127,7 @@ class _Worker:
         self.conn.close()
 
 
-class _PoolState:
+class PoolState:
     """Everything the pool and its manager thread share; guarded by ``lock``.
 
     The manager holds this, not the executor, so a collected executor's calls still finish.
@@ -136,8 +148,8 @@ class _PoolState:
         self.fork = ctx.get_start_method() == "fork"
         self.lock = _sync.allocate_lock()
         self.pending: deque[tuple[int, Future[Any], bytes]] = deque()
-        self.inflight: dict[int, tuple[Future[Any], _Worker]] = {}
-        self.workers: dict[int, _Worker] = {}  # by descriptor
+        self.inflight: dict[int, tuple[Future[Any], Worker]] = {}
+        self.workers: dict[int, Worker] = {}  # by descriptor
         self.next_id = itertools.count(1).__next__
         self.shutdown_reason: str | None = None
         self.broken: str | None = None
@@ -156,7 +168,7 @@ class _PoolState:
         # elsewhere the manager thread alone changes registrations and reads every answer.
         self.direct = False
         # The worker whose claim nobody has come for yet (at most one).
-        self.dormant: _Worker | None = None
+        self.dormant: Worker | None = None
 
     def open_selector(self) -> selectors.BaseSelector:
         """Open the manager's wake-up pipe and selector (the latter watching the former)."""
@@ -172,7 +184,7 @@ class _PoolState:
 
     # -- called with watch_lock held ---------------------------------------------------------
 
-    def watch_wlocked(self, worker: _Worker) -> None:
+    def watch_wlocked(self, worker: Worker) -> None:
         """Register *worker*'s socket for what the manager must hear of it: answers unless
         claimed (or idle after a direct answer), room for its out-buffer.
 
@@ -196,7 +208,7 @@ class _PoolState:
             selector.modify(worker.fd, events, worker)
         worker.events = events
 
-    def unclaim_wlocked(self, worker: _Worker, expect: bool = True) -> None:
+    def unclaim_wlocked(self, worker: Worker, expect: bool = True) -> None:
         """End *worker*'s claim: the manager waits for its answers again (if *expect*)."""
         worker.claim = None
         worker.expect = expect
@@ -227,8 +239,8 @@ class _PoolState:
                 if self.dormant is not None:
                     self.unclaim_wlocked(self.dormant)
 
-    def pick_worker_locked(self) -> _Worker | None:
-        least: _Worker | None = None
+    def pick_worker_locked(self) -> Worker | None:
+        least: Worker | None = None
         for worker in self.workers.values():
             if (
                 worker.exiting
@@ -246,7 +258,7 @@ class _PoolState:
             return least
         return None
 
-    def start_worker_locked(self) -> _Worker:
+    def start_worker_locked(self) -> Worker:
         parent_conn, child_conn = self.ctx.Pipe(duplex=True)
         _parent_fds.add(parent_conn.fileno())
         _widen(parent_conn.fileno())
@@ -262,7 +274,7 @@ class _PoolState:
             raise
         finally:
             child_conn.close()
-        worker = _Worker(process, parent_conn, self.max_tasks)
+        worker = Worker(process, parent_conn, self.max_tasks)
         self.workers[worker.fd] = worker
         self.changed = True
         self.wake_locked()
@@ -286,7 +298,7 @@ class _PoolState:
 
     def send_locked(
         self,
-        worker: _Worker,
+        worker: Worker,
         task_id: int,
         future: Future[Any],
         data: bytes,
@@ -323,9 +335,9 @@ class _PoolState:
             self.changed = True
             self.wake_locked()
 
-    def settle_locked(self, outcomes: list[_Outcome]) -> list[_Completion]:
+    def settle_locked(self, outcomes: list[Outcome]) -> list[Completion]:
         """Account for the answers read; return the futures to complete once unlocked."""
-        completed: list[_Completion] = []
+        completed: list[Completion] = []
         for task_id, (raised, value) in outcomes:
             entry = self.inflight.pop(task_id, None)
             if entry is None:
@@ -342,7 +354,7 @@ class _PoolState:
 
     def break_locked(self, cause: str | None) -> list[tuple[Future[Any], bool]]:
         """Mark the pool broken; return (future, running) for every call it had."""
-        self.broken = _BROKEN
+        self.broken = BROKEN
         failed = [(future, False) for _, future, _ in self.pending]
         failed += [(future, True) for future, _ in self.inflight.values()]
         self.pending.clear()
@@ -350,7 +362,7 @@ class _PoolState:
         self.cause = cause
         return failed
 
-    def release_locked(self) -> list[_Worker]:
+    def release_locked(self) -> list[Worker]:
         """Tell every worker to exit (end it if broken), close the wake-up pipe; return the
         workers for the caller to join once the lock is released."""
         workers = list(self.workers.values())
@@ -378,7 +390,7 @@ class _PoolState:
             if running or future.set_running_or_notify_cancel():
                 error = BrokenProcessPool(_BROKEN_FUTURE)
                 if self.cause is not None:
-                    error.__cause__ = _remote_traceback(f"\n'''\n{self.cause}'''")
+                    error.__cause__ = remote_traceback(f"\n'''\n{self.cause}'''")
                 future.set_exception(error)
 
 
@@ -405,7 +417,7 @@ def _consume(buffers: deque[memoryview], count: int) -> None:
             count = 0
 
 
-def _complete(completed: list[_Completion]) -> None:
+def complete(completed: list[Completion]) -> None:
     """Complete the futures of answers read, with no lock held (their callbacks run here)."""
     for future, raised, value in completed:
         if raised:
@@ -414,10 +426,10 @@ def _complete(completed: list[_Completion]) -> None:
             future.set_result(value)
 
 
-class _Manager:
+class Manager:
     """The manager thread's loop: results in, calls out, deaths noticed."""
 
-    def __init__(self, state: _PoolState) -> None:
+    def __init__(self, state: PoolState) -> None:
         self.state = state
         self.selector = state.open_selector()
 
@@ -457,10 +469,10 @@ class _Manager:
 
     def step(self) -> None:
         state = self.state
-        outcomes: list[_Outcome] = []
-        readable: list[_Worker] = []
-        writable: list[_Worker] = []
-        dead: list[_Worker] = []
+        outcomes: list[Outcome] = []
+        readable: list[Worker] = []
+        writable: list[Worker] = []
+        dead: list[Worker] = []
         for key, mask in self.selector.select():
             worker = key.data
             if worker is None:
@@ -488,7 +500,7 @@ class _Manager:
             held.append(worker)
         try:
             for worker in held:
-                _read(worker, outcomes)
+                read_frames(worker, outcomes)
             failed: list[tuple[Future[Any], bool]] = []
             with state.lock:
                 for worker in writable:
@@ -502,11 +514,11 @@ class _Manager:
             for worker in held:
                 worker.read_lock.release()
         del outcomes
-        _complete(completed)
+        complete(completed)
         del completed
         state.fail(failed)
 
-    def flush_locked(self, worker: _Worker) -> None:
+    def flush_locked(self, worker: Worker) -> None:
         outbuf = worker.outbuf
         while outbuf:
             try:
@@ -519,7 +531,7 @@ class _Manager:
             _consume(outbuf, written)
         self.state.changed = True  # no more write interest
 
-    def buried_locked(self, worker: _Worker) -> list[tuple[Future[Any], bool]]:
+    def buried_locked(self, worker: Worker) -> list[tuple[Future[Any], bool]]:
         """Forget a worker whose process ended; break the pool unless that was expected."""
         state = self.state
         with state.watch_lock:
@@ -563,7 +575,7 @@ class _Manager:
 
 def _python_exit() -> None:
     """At interpreter exit: refuse new calls, let the queued ones finish, join the managers."""
-    states = list(_live_states)
+    states = list(live_states)
     for state in states:
         with state.lock:
             state.shut_down_locked(_INTERPRETER_SHUTDOWN)
@@ -580,13 +592,13 @@ def _after_fork_in_child() -> None:
         except OSError:
             pass
     _parent_fds.clear()
-    for state in list(_live_states):
+    for state in list(live_states):
         state.wake_open = False
         state.broken = "this pool belongs to the parent process"
         state.manager = None
         state.direct = False  # its selector is the parent's
         state.dormant = None
-    _live_states.clear()
+    live_states.clear()
 
 
 _sync.register_atexit(_python_exit)

@@ -72,8 +72,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import _sync
 from ._executor import Executor
 from ._process_direct import ProcessFuture
-from ._process_io import _remote_traceback
-from ._process_manager import _BROKEN, _SHUTDOWN, _live_states, _Manager, _PoolState
+from ._process_io import remote_traceback
+from ._process_manager import BROKEN, SHUTDOWN, Manager, PoolState, live_states
 from ._process_worker import CRASH_POINTS
 
 if TYPE_CHECKING:
@@ -152,9 +152,7 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
                 )
         self._max_workers = max_workers
         self._mp_context = mp_context
-        self._state = _PoolState(
-            max_workers, mp_context, initializer, initargs, max_tasks_per_child
-        )
+        self._state = PoolState(max_workers, mp_context, initializer, initargs, max_tasks_per_child)
         # Dropping the executor stops accepting calls; the queued ones still finish.  The
         # weak reference lives in the state, which the manager thread keeps alive: one kept on
         # the executor would die with it in a garbage cycle, and then its callback never runs.
@@ -207,31 +205,31 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
         return self._state.broken or False
 
     @staticmethod
-    def _check_open(state: _PoolState) -> None:
+    def _check_open(state: PoolState) -> None:
         if state.broken is not None:
             raise BrokenProcessPool(state.broken)
         if state.shutdown_reason is not None:
             raise RuntimeError(state.shutdown_reason)
 
     @staticmethod
-    def _start_manager_locked(state: _PoolState) -> None:
+    def _start_manager_locked(state: PoolState) -> None:
         if state.fork:
             # Fork every worker before the manager thread exists (gh-90622): never fork later.
             while len(state.workers) < state.max_workers:
                 state.start_worker_locked()
-        manager = _Manager(state)
+        manager = Manager(state)
         try:
             state.manager = _sync.start_thread("ProcessPoolManager", manager.run, ())
         except RuntimeError as exc:
             # No thread can start at interpreter shutdown (gh-109047): the pool cannot work.
-            state.broken = _BROKEN
+            state.broken = BROKEN
             state.cause = repr(exc)
             manager.selector.close()
             for worker in state.release_locked():  # forked workers: ended, reaped at once
                 worker.process.join()
                 worker.close()
-            raise BrokenProcessPool(_BROKEN) from exc
-        _live_states.add(state)
+            raise BrokenProcessPool(BROKEN) from exc
+        live_states.add(state)
 
     def map(
         self,
@@ -273,7 +271,7 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
             if cancel_futures:
                 state.pending.clear()
             manager = state.manager
-            state.shut_down_locked(_SHUTDOWN)
+            state.shut_down_locked(SHUTDOWN)
         for future in cancelled:
             if future.cancel():
                 future.set_running_or_notify_cancel()
@@ -281,9 +279,9 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
             manager.join()
 
 
-def _collected(state: _PoolState, _: object) -> None:
+def _collected(state: PoolState, _: object) -> None:
     with state.lock:
-        state.shut_down_locked(_SHUTDOWN)
+        state.shut_down_locked(SHUTDOWN)
 
 
 class _ChunkFailure:
@@ -330,7 +328,7 @@ def _flatten(chunks: Iterator[list[Any]]) -> Iterator[Any]:
             item = chunk.pop()
             if isinstance(item, _ChunkFailure):
                 exception = item.exception
-                exception.__cause__ = _remote_traceback(f'\n"""\n{item.text}"""')
+                exception.__cause__ = remote_traceback(f'\n"""\n{item.text}"""')
                 del item
                 try:
                     raise exception

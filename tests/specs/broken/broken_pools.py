@@ -1,7 +1,7 @@
 """Broken pools for the broken-pool spec (specs/test_broken_pools.py).
 
 Most are executor_impl's ProcessPoolExecutor with one bug in what it does once a worker died
-or an initializer failed: the pool's shared state (``_PoolState``, which the manager thread
+or an initializer failed: the pool's shared state (``PoolState``, which the manager thread
 uses to break the pool) is given a subclass with the bug. The forgetful pool still ends its
 workers and lets ``shutdown()`` return, so the spec fails on a bounded wait, never a hang.
 """
@@ -14,7 +14,7 @@ import multiprocessing
 from typing import TYPE_CHECKING, Any, Callable
 
 import executor_impl
-from executor_impl._process_manager import _BROKEN, _PoolState
+from executor_impl._process_manager import BROKEN, PoolState
 
 from . import Broken
 
@@ -31,7 +31,7 @@ FORK = (
 class _WithState(executor_impl.ProcessPoolExecutor):
     """executor_impl's process pool whose state is of class ``state_class``."""
 
-    state_class: type[_PoolState] = _PoolState
+    state_class: type[PoolState] = PoolState
 
     def __init__(
         self,
@@ -48,7 +48,7 @@ class _WithState(executor_impl.ProcessPoolExecutor):
         self._state.__class__ = self.state_class
 
 
-class _ForgetsTheCalls(_PoolState):
+class _ForgetsTheCalls(PoolState):
     def fail(self, failed: list[tuple[Future[Any], bool]]) -> None:
         """The pool breaks (submit raises) but its calls' futures are never resolved."""
 
@@ -59,7 +59,7 @@ class ForgetsTheCallsOfABrokenPool(_WithState):
     state_class = _ForgetsTheCalls
 
 
-class _PlainRuntimeError(_PoolState):
+class _PlainRuntimeError(PoolState):
     def fail(self, failed: list[tuple[Future[Any], bool]]) -> None:
         for future, running in failed:
             if running or future.set_running_or_notify_cancel():
@@ -94,12 +94,12 @@ class AcceptsCallsWhenBroken(executor_impl.ProcessPoolExecutor):
         )
 
     @staticmethod
-    def _check_open(state: _PoolState) -> None:
+    def _check_open(state: PoolState) -> None:
         if state.shutdown_reason is not None:
             raise RuntimeError(state.shutdown_reason)
 
 
-class _FlaggedLate(_PoolState):
+class _FlaggedLate(PoolState):
     """Fails the calls first, and only then marks the pool broken for submit()."""
 
     breaking = False
@@ -112,7 +112,7 @@ class _FlaggedLate(_PoolState):
     def fail(self, failed: list[tuple[Future[Any], bool]]) -> None:
         super().fail(failed)
         if self.breaking:
-            self.broken = _BROKEN
+            self.broken = BROKEN
 
 
 class RefusesCallsOnlyAfterFailingThem(_WithState):
