@@ -42,7 +42,8 @@ from ._process_worker import SPIN_SECONDS, spin
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._process_manager import PoolState, Worker
+    from ._process_io import Worker
+    from ._process_manager import PoolState
 
 __all__ = ["ProcessFuture", "drop_claim", "read_directly"]
 

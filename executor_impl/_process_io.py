@@ -1,9 +1,10 @@
-"""The parent's side of a worker's wire: receive what a worker sent, parse its frames,
-decode each answer (see ``_process_worker`` for the frame format).
+"""The parent's non-blocking side of a worker's wire: ``Worker``, the parent's end of one
+worker's socket with its buffers; receive what a worker sent, parse its frames, decode each
+answer (see ``_process_worker`` for the frame format).
 
-Pure functions on a ``Worker``'s input buffer, non-blocking, called only by whoever holds
-that worker's ``read_lock`` (the manager thread, or a thread reading its own answer: see
-``_process_direct``).  A worker never imports this module: it needs the stdlib's
+The reading functions work on a ``Worker``'s input buffer and are called only by whoever
+holds that worker's ``read_lock`` (the manager thread, or a thread reading its own answer:
+see ``_process_direct``); what is written waits in its out-buffer (``consume``).  A worker never imports this module: it needs the stdlib's
 ``_RemoteTraceback`` (and with it ``concurrent.futures.process``), which would cost every
 spawned worker its import.
 """
@@ -12,20 +13,113 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
+from collections import deque
 from concurrent.futures.process import _RemoteTraceback
 from typing import TYPE_CHECKING, Any
 
+from . import _sync
 from ._process_worker import ERROR, FRAME, INIT_FAILED
 
 if TYPE_CHECKING:
-    from ._process_manager import Worker
+    from ._process_direct import ProcessFuture
 
-__all__ = ["Outcome", "parse_frames", "read_frames", "remote_traceback"]
+__all__ = [
+    "Outcome",
+    "Worker",
+    "consume",
+    "parent_fds",
+    "parse_frames",
+    "read_frames",
+    "remote_traceback",
+    "widen",
+]
 
 _READ_SIZE = 1 << 16
+# Send buffer of each end of a worker's socket (bytes; the kernel may cap or double it).
+_SOCKET_BUFFER = 1 << 20
+# Parent-side descriptors of every pool in this process.  A forked child (a fork-context
+# worker of any pool, or the user's) closes them at once: it must not keep another worker's
+# socket open, or that worker would not see end-of-file when this process dies.
+parent_fds: set[int] = set()
 
 # An answer read from a worker: (task id, (raised, result or exception)).
 Outcome = tuple[int, tuple[bool, Any]]
+
+
+class Worker:
+    """The parent's view of one worker process."""
+
+    __slots__ = (
+        "adopted",
+        "budget",
+        "claim",
+        "conn",
+        "events",
+        "exiting",
+        "expect",
+        "fd",
+        "inbuf",
+        "init_failure",
+        "outbuf",
+        "poller",
+        "process",
+        "read_lock",
+        "tasks",
+        "want_write",
+    )
+
+    def __init__(self, process: Any, conn: Any, budget: int | None) -> None:
+        self.process = process
+        self.conn = conn  # keeps the socket open; we use its descriptor directly
+        self.fd: int = conn.fileno()
+        os.set_blocking(self.fd, False)
+        self.outbuf: deque[memoryview] = deque()
+        self.tasks: set[int] = set()  # ids sent and not answered
+        self.budget = budget  # calls it may still be sent (max_tasks_per_child)
+        self.exiting = False  # it will exit and that is expected
+        self.init_failure: str | None = None  # its initializer's traceback: it is exiting
+        # Reading the socket: by whoever holds read_lock.
+        self.read_lock = _sync.allocate_lock()
+        self.inbuf = bytearray()
+        self.poller: Any = None  # poll object on the socket and the sentinel, made once
+        # Guarded by the pool's watch_lock: the call whose answer a thread reads (or may
+        # read) directly; whether the manager waits for answers when nothing is claimed
+        # (not while idle after a direct answer); whether it has bytes to write; what the
+        # selector watches (the sentinel once adopted by the manager; the socket for
+        # ``events``, 0: not registered).
+        self.claim: ProcessFuture[Any] | None = None
+        self.expect = True
+        self.want_write = False
+        self.adopted = False
+        self.events = 0
+
+    def close(self) -> None:
+        parent_fds.discard(self.fd)
+        self.conn.close()
+
+
+def widen(fd: int) -> None:
+    """Give the socket *fd* a send buffer of :data:`_SOCKET_BUFFER` bytes (if the system
+    allows), so that a large call or answer goes out in one write and one wake-up of the
+    reader, instead of a write, a wait for room and another write."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+    except OSError:
+        pass  # the default buffer works, only slower for large payloads
+
+
+def consume(buffers: deque[memoryview], count: int) -> None:
+    """Drop the first *count* bytes of the queued *buffers*."""
+    while count:
+        size = len(buffers[0])
+        if count >= size:
+            count -= size
+            buffers.popleft()
+        else:
+            buffers[0] = buffers[0][count:]
+            count = 0
 
 
 def remote_traceback(text: str) -> BaseException:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import os
 import selectors
-import socket
 import weakref
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _sync
 from ._future import LOGGER, Future
-from ._process_io import Outcome, read_frames, remote_traceback
+from ._process_io import Outcome, Worker, consume, parent_fds, read_frames, remote_traceback, widen
 from ._process_worker import EXIT, FRAME, worker_main
 
 if TYPE_CHECKING:
@@ -44,7 +43,6 @@ __all__ = [
     "Completion",
     "Manager",
     "PoolState",
-    "Worker",
     "complete",
     "live_states",
 ]
@@ -52,8 +50,6 @@ __all__ = [
 # Calls a busy worker may have queued behind the one it runs: enough to keep it busy while
 # the manager thread waits for the GIL, few enough to spread work over idle workers.
 PREFETCH = 4
-# Send buffer of each end of a worker's socket (bytes; the kernel may cap or double it).
-_SOCKET_BUFFER = 1 << 20
 
 SHUTDOWN = "cannot schedule new futures after shutdown"
 _INTERPRETER_SHUTDOWN = "cannot schedule new futures after interpreter shutdown"
@@ -62,69 +58,11 @@ _BROKEN_FUTURE = (
     "A process in the process pool was terminated abruptly while the future was running or pending."
 )
 
-# Parent-side descriptors of every pool in this process.  A forked child (a fork-context
-# worker of any pool, or the user's) closes them at once: it must not keep another worker's
-# socket open, or that worker would not see end-of-file when this process dies.
-_parent_fds: set[int] = set()
 # Every pool state whose manager thread may be running, for interpreter exit.
 live_states: weakref.WeakSet[PoolState] = weakref.WeakSet()
 
-# An answer read from a worker: (task id, (raised, result or exception)); and a future to
-# complete with one, once no lock is held.
 # A future to complete with an answer, once no lock is held.
 Completion = tuple[Future[Any], bool, Any]
-
-
-class Worker:
-    """The parent's view of one worker process."""
-
-    __slots__ = (
-        "adopted",
-        "budget",
-        "claim",
-        "conn",
-        "events",
-        "exiting",
-        "expect",
-        "fd",
-        "inbuf",
-        "init_failure",
-        "outbuf",
-        "poller",
-        "process",
-        "read_lock",
-        "tasks",
-        "want_write",
-    )
-
-    def __init__(self, process: Any, conn: Any, budget: int | None) -> None:
-        self.process = process
-        self.conn = conn  # keeps the socket open; we use its descriptor directly
-        self.fd: int = conn.fileno()
-        os.set_blocking(self.fd, False)
-        self.outbuf: deque[memoryview] = deque()
-        self.tasks: set[int] = set()  # ids sent and not answered
-        self.budget = budget  # calls it may still be sent (max_tasks_per_child)
-        self.exiting = False  # it will exit and that is expected
-        self.init_failure: str | None = None  # its initializer's traceback: it is exiting
-        # Reading the socket: by whoever holds read_lock.
-        self.read_lock = _sync.allocate_lock()
-        self.inbuf = bytearray()
-        self.poller: Any = None  # poll object on the socket and the sentinel, made once
-        # Guarded by the pool's watch_lock: the call whose answer a thread reads (or may
-        # read) directly; whether the manager waits for answers when nothing is claimed
-        # (not while idle after a direct answer); whether it has bytes to write; what the
-        # selector watches (the sentinel once adopted by the manager; the socket for
-        # ``events``, 0: not registered).
-        self.claim: ProcessFuture[Any] | None = None
-        self.expect = True
-        self.want_write = False
-        self.adopted = False
-        self.events = 0
-
-    def close(self) -> None:
-        _parent_fds.discard(self.fd)
-        self.conn.close()
 
 
 class PoolState:
@@ -175,7 +113,7 @@ class PoolState:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        _parent_fds.update((self.wake_r, self.wake_w))
+        parent_fds.update((self.wake_r, self.wake_w))
         self.wake_open = True
         self.selector = selector = selectors.DefaultSelector()
         selector.register(self.wake_r, selectors.EVENT_READ, None)
@@ -260,16 +198,16 @@ class PoolState:
 
     def start_worker_locked(self) -> Worker:
         parent_conn, child_conn = self.ctx.Pipe(duplex=True)
-        _parent_fds.add(parent_conn.fileno())
-        _widen(parent_conn.fileno())
-        _widen(child_conn.fileno())
+        parent_fds.add(parent_conn.fileno())
+        widen(parent_conn.fileno())
+        widen(child_conn.fileno())
         process = self.ctx.Process(
             target=worker_main, args=(child_conn, *self.worker_args), name="ProcessPoolWorker"
         )
         try:
             process.start()
         except BaseException:
-            _parent_fds.discard(parent_conn.fileno())
+            parent_fds.discard(parent_conn.fileno())
             parent_conn.close()
             raise
         finally:
@@ -331,7 +269,7 @@ class PoolState:
             return  # the worker is gone: its sentinel will break the pool and fail this call
         if written < len(header) + len(data):
             worker.outbuf.extend(parts)
-            _consume(worker.outbuf, written)
+            consume(worker.outbuf, written)
             self.changed = True
             self.wake_locked()
 
@@ -378,7 +316,7 @@ class PoolState:
                 worker.process.terminate()
         if self.wake_open:
             self.wake_open = False
-            _parent_fds.difference_update((self.wake_r, self.wake_w))
+            parent_fds.difference_update((self.wake_r, self.wake_w))
             os.close(self.wake_r)
             os.close(self.wake_w)
         return workers
@@ -392,29 +330,6 @@ class PoolState:
                 if self.cause is not None:
                     error.__cause__ = remote_traceback(f"\n'''\n{self.cause}'''")
                 future.set_exception(error)
-
-
-def _widen(fd: int) -> None:
-    """Give the socket *fd* a send buffer of :data:`_SOCKET_BUFFER` bytes (if the system
-    allows), so that a large call or answer goes out in one write and one wake-up of the
-    reader, instead of a write, a wait for room and another write."""
-    try:
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
-    except OSError:
-        pass  # the default buffer works, only slower for large payloads
-
-
-def _consume(buffers: deque[memoryview], count: int) -> None:
-    """Drop the first *count* bytes of the queued *buffers*."""
-    while count:
-        size = len(buffers[0])
-        if count >= size:
-            count -= size
-            buffers.popleft()
-        else:
-            buffers[0] = buffers[0][count:]
-            count = 0
 
 
 def complete(completed: list[Completion]) -> None:
@@ -528,7 +443,7 @@ class Manager:
             except OSError:
                 outbuf.clear()  # the worker is gone; its sentinel tells the rest
                 break
-            _consume(outbuf, written)
+            consume(outbuf, written)
         self.state.changed = True  # no more write interest
 
     def buried_locked(self, worker: Worker) -> list[tuple[Future[Any], bool]]:
@@ -586,12 +501,12 @@ def _python_exit() -> None:
 
 def _after_fork_in_child() -> None:
     """In a forked child: drop every descriptor and pool inherited from the parent."""
-    for fd in list(_parent_fds):
+    for fd in list(parent_fds):
         try:
             os.close(fd)
         except OSError:
             pass
-    _parent_fds.clear()
+    parent_fds.clear()
     for state in list(live_states):
         state.wake_open = False
         state.broken = "this pool belongs to the parent process"
