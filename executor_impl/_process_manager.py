@@ -300,6 +300,32 @@ class PoolState:
         self.cause = cause
         return failed
 
+    def stop_workers_locked(
+        self, kill: bool
+    ) -> tuple[list[Future[Any]], list[tuple[Future[Any], bool]]]:
+        """``terminate_workers()`` (SIGTERM) or, with *kill*, ``kill_workers()`` (SIGKILL).
+
+        Refuses new calls and takes every queued call (for the caller to cancel, as
+        ``shutdown(cancel_futures=True)`` does); signals every live worker and breaks the
+        pool, so that the calls sent to workers fail with ``BrokenProcessPool``.  With no
+        worker alive only the shutdown remains.  The manager thread joins the workers.
+        Returns (futures to cancel, ``fail()``'s list), for the caller once unlocked.
+        """
+        cancelled = [future for _, future, _ in self.pending]
+        self.pending.clear()
+        self.shut_down_locked(SHUTDOWN)
+        if not self.workers:
+            return cancelled, []
+        for worker in self.workers.values():
+            if kill:
+                worker.process.kill()
+            else:
+                worker.process.terminate()
+        if self.broken is not None:  # broken already: its calls failed then
+            return cancelled, []
+        how = "kill_workers()" if kill else "terminate_workers()"
+        return cancelled, self.break_locked(f"{how} ended the worker processes")
+
     def release_locked(self) -> list[Worker]:
         """Tell every worker to exit (end it if broken), close the wake-up pipe; return the
         workers for the caller to join once the lock is released."""

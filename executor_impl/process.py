@@ -53,6 +53,12 @@ Differences from ``concurrent.futures.process`` (behaviour, not API):
   running although the worker has answered.  The futures are ``ProcessFuture``, a
   ``Future`` subclass.  A done callback added while a thread is reading the answer runs in
   that thread.
+* ``terminate_workers()`` and ``kill_workers()`` (new in Python 3.14) exist on every
+  version.  They fail the calls sent to the workers with ``BrokenProcessPool`` before they
+  return, and break the pool at once: later submits raise ``BrokenProcessPool`` (the stdlib
+  raises ``RuntimeError`` until its manager thread notices the deaths, and for good when no
+  call was running).  After ``shutdown(wait=False)`` they still end the workers (the stdlib
+  has forgotten them by then and does nothing).
 * POSIX only (file descriptors and ``os.writev``), as this project's machines are.
 """
 
@@ -277,6 +283,30 @@ class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
                 future.set_running_or_notify_cancel()
         if wait and manager is not None:
             manager.join()
+
+    def terminate_workers(self) -> None:
+        """End every worker process with SIGTERM; the pool is then shut down and unusable.
+
+        The calls no worker has started are cancelled; the calls sent to a worker fail with
+        ``BrokenProcessPool``; later submits raise ``BrokenProcessPool`` (``RuntimeError``
+        when no worker was alive: the pool is then only shut down).  Returns at once: the
+        pool's manager thread joins the workers.  After ``shutdown(wait=True)``, a no-op.
+        New in Python 3.14, offered here on every version.
+        """
+        self._stop_workers(kill=False)
+
+    def kill_workers(self) -> None:
+        """As ``terminate_workers()``, with SIGKILL (a worker cannot ignore it)."""
+        self._stop_workers(kill=True)
+
+    def _stop_workers(self, kill: bool) -> None:
+        state = self._state
+        with state.lock:
+            cancelled, failed = state.stop_workers_locked(kill)
+        for future in cancelled:
+            if future.cancel():
+                future.set_running_or_notify_cancel()
+        state.fail(failed)
 
 
 def _collected(state: PoolState, _: object) -> None:

@@ -238,3 +238,11 @@ def return_fails_to_unpickle() -> FailsToUnpickle:
 def raise_unpicklable() -> None:
     """Raise an exception that cannot be sent back."""
     raise UnpicklableError("raised on purpose")
+
+
+def ignore_sigterm_and_block(gate: Gate, value: T) -> T:
+    """Ignore SIGTERM in this worker from now on, then wait at *gate* and return *value*."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return gate.pass_through(value)
