@@ -17,7 +17,8 @@ Data flow::
                         process sentinel and a wake-up pipe.  It parses result frames,
                         completes the futures (done callbacks run here), hands pending calls
                         to the workers that freed up, replaces retired workers, and breaks
-                        the pool when a worker dies unexpectedly.
+                        the pool when a worker dies unexpectedly (executor_impl/
+                        _process_manager.py; the wire's parent side: _process_io.py)
     or the caller       a call that went to an idle worker is claimed for its caller: the
                         manager leaves that socket alone, and ``result()`` reads the answer
                         itself (executor_impl/_process_direct.py tells when and how)
