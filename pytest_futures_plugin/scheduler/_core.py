@@ -187,6 +187,15 @@ class Scheduler:
         for thread in alive:
             thread.last_ran = -1
 
+    def explore(self, fn: Callable[[], Any], **options: Any) -> Any:
+        """From the owner thread: a systematic search of ``fn()``'s schedules in this run
+        (:func:`~.search.explore`, with its options: ``preemption_bound``, ``max_schedules``,
+        ``max_seconds``, ``fine``); returns its ``Exploration``."""
+        self._owner_only("explore()")
+        from .search import explore
+
+        return explore(fn, scheduler=self, **options)
+
     def run_until_quiescent(self) -> int:
         """From the owner thread: let the other managed threads run, in the order the policy
         picks, until none of them can run at this virtual instant (each has finished, or

@@ -60,11 +60,16 @@ def frame_location(frame: types.FrameType) -> str:
 
 
 def caller_location(depth: int = 2) -> str:
-    """The location of the first frame of the calling thread outside the library, or
-    ``"?"`` when every frame is the library's."""
+    """The location of the first frame of the calling thread outside the library; when
+    every frame is the library's (a pool's worker between tasks), the first one outside
+    the scheduler, in brackets."""
     frame: types.FrameType | None = sys._getframe(depth)
+    fallback = None
     while frame is not None:
-        if not is_library_file(frame.f_code.co_filename):
+        filename = frame.f_code.co_filename
+        if not is_library_file(filename):
             return frame_location(frame)
+        if fallback is None and not filename.startswith(_HERE):
+            fallback = frame
         frame = frame.f_back
-    return "?"
+    return f"[{frame_location(fallback)}]" if fallback is not None else "?"

@@ -136,7 +136,6 @@ class FineGrained:
                     key = ("variable", code.co_filename, name)
                 else:
                     key = ("attribute", name)
-                where = frame_location(frame)
-                access = MemoryAccess(key, write, where)
-                point(f"{'write' if write else 'read'} {kind} {name} at {where}", access)
+                access = MemoryAccess(key, write, frame_location(frame))
+                point(f"about to {'write' if write else 'read'} {kind} {name}", access)
         return self._local
