@@ -96,6 +96,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "futures_hang_timeout", "Default for --futures-hang-timeout (seconds).", default=None
     )
     group.addoption(
+        "--futures-policy",
+        dest="futures_policy",
+        metavar="NAME",
+        help="Policy of the `futures_scheduler` fixture (so of --executor=deterministic) when "
+        "the test's futures_scheduler marker names none: random (default), pct, fifo, or "
+        "systematic[:K], which runs the test body under every schedule with at most K "
+        "preemptions (default 2), up to partial-order reduction.",
+    )
+    group.addoption(
         "--futures-spec-bound",
         dest="futures_spec_bound",
         metavar="SECONDS",
@@ -171,8 +180,10 @@ _MARKERS = (
     (
         "futures_scheduler(policy='random', modules=(), max_steps=200000, autojump=True, "
         "uncontrolled_timeout=10.0): how the `futures_scheduler` fixture runs this test: the "
-        "policy ('random', 'pct', 'fifo' or a pytest_futures_plugin.scheduler.Policy) and the "
-        "modules it controls besides the test's own."
+        "policy ('random', 'pct', 'fifo', 'systematic[:K]' or a "
+        "pytest_futures_plugin.scheduler.Policy) and the modules it controls besides the "
+        "test's own; with 'systematic', also max_schedules, max_seconds and fine (True: the "
+        "test's module; or modules)."
     ),
 )
 
@@ -278,11 +289,14 @@ def futures_scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iter
 
     marker = request.node.get_closest_marker("futures_scheduler")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    spec = options.pop("policy", "random")
+    spec = options.pop("policy", request.config.getoption("futures_policy") or "random")
     try:
         policy = _deterministic.policy_named(spec, futures_seed)
+        search = _deterministic.search_options(spec, options, request.module.__name__)
     except ValueError as error:
         raise pytest.UsageError(f"futures_scheduler(policy={spec!r}): {error}") from None
+    if search is not None:
+        request.node.stash[_SEARCH] = search
     modules = [*_deterministic.task_modules(request.module), *options.pop("modules", ())]
     try:
         sched = Scheduler(policy, modules=modules, **options)
@@ -318,6 +332,20 @@ def virtual_clock(futures_clock: VirtualClock) -> VirtualClock:
 
 
 _SCHEDULER: pytest.StashKey[Scheduler] = pytest.StashKey()
+_SEARCH: pytest.StashKey[dict[str, Any]] = pytest.StashKey()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Under a ``systematic`` policy: the test body, run under every schedule of the search
+    (an ExplorationFailed, with the failing schedule and its trace, when one fails)."""
+    options = pyfuncitem.stash.get(_SEARCH, None)
+    if options is None:
+        return None
+    sched, function = pyfuncitem.stash[_SCHEDULER], pyfuncitem.obj
+    report = _deterministic.search_test(sched, function, pyfuncitem.funcargs, options)
+    pyfuncitem.add_report_section("call", "futures search", report)
+    return True
 
 
 @pytest.fixture

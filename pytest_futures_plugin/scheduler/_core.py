@@ -147,8 +147,8 @@ class Scheduler:
         stable ids (``id()`` in controlled modules, the hash of a controlled thread). When
         every other managed thread has finished, their records go, the threads started from
         here on are numbered from T1 again and virtual time goes back to where a run starts;
-        a thread still alive keeps its number and the clock (the new schedule then shares
-        what that thread does, and may not replay).
+        a thread still alive keeps its number (new ones are numbered after it) and the clock
+        (the new schedule then shares what that thread does, and may not replay).
 
         The threads that could still run are first let run (FIFO) until each has finished or
         blocks; after a schedule that ended in an error (``DeadlockError``...), its threads
@@ -181,8 +181,8 @@ class Scheduler:
         alive = [t for t in self._threads if t.state != FINISHED]
         self._threads = alive
         self._real_threads = [t for t in self._real_threads if t.is_alive()]
+        self._next_tid = max(t.tid for t in alive) + 1  # the same numbers in each schedule
         if alive == [owner]:
-            self._next_tid = 1
             self._clock.reset()
         for thread in alive:
             thread.last_ran = -1

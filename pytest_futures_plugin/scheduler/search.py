@@ -31,7 +31,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._core import Scheduler
-from ._state import BLOCKED, FINISHED, RUNNABLE, ScheduleError
+from ._state import BLOCKED, FINISHED, RUNNABLE
 from ._tracing import FineGrained, MemoryAccess, target_files
 from .policies import FIFO, Policy
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from ._state import ManagedThread
 
-__all__ = ["Exploration", "ExplorationFailed", "Systematic", "explore"]
+__all__ = ["Exploration", "ExplorationFailed", "Systematic", "conflicts", "explore", "races"]
 
 _Key = Any  # ("object", id) or a MemoryAccess key
 
@@ -87,6 +87,7 @@ class Systematic(Policy):
 
     def __init__(self, prefix: Sequence[str] = ()) -> None:
         self.prefix = list(prefix)
+        self.diverged = False
         self.recorder = self
         self.choices: list[str] = []
         self.preemptions = 0
@@ -95,16 +96,15 @@ class Systematic(Policy):
         self._fifo = FIFO()
 
     def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
-        if decision < len(self.prefix):
+        if decision < len(self.prefix) and not self.diverged:
             wanted = self.prefix[decision]
             for index, thread in enumerate(candidates):
                 if thread.tid_name == wanted:
                     return index
-            raise ScheduleError(
-                f"systematic search: decision {decision} should run {wanted}, which cannot "
-                "run now; the program does not behave the same on each run (does it depend "
-                "on real time, on threads the scheduler does not manage, on global state?)"
-            )
+            # The program did not behave as in the schedule this prefix comes from (state
+            # kept between schedules, e.g. a pool's idle workers): the rest is FIFO, and what
+            # it runs is recorded as it is.
+            self.diverged = True
         return self._fifo.choose(candidates, decision)
 
     def point(self, me: ManagedThread, op: str, obj: object) -> None:
@@ -214,6 +214,7 @@ class Exploration:
         self.seconds = 0.0
         self.queued = 0
         self.beyond_bound = 0
+        self.diverged = 0
         self.failure: BaseException | None = None
         self.schedule: list[str] = []
         self.preemptions = 0
@@ -221,6 +222,16 @@ class Exploration:
         self.conflicts: list[str] = []
 
     def report(self) -> str:
+        text = self._report()
+        if self.diverged:
+            text += (
+                f"\n{self.diverged} schedule(s) could not follow the prefix they were run for "
+                "(the program does not run the same way each time: state kept between "
+                "schedules, such as an executor made outside the searched function?)"
+            )
+        return text
+
+    def _report(self) -> str:
         k, n = self.preemption_bound, self.schedules
         if self.failure is not None:
             lines = [
@@ -305,8 +316,8 @@ def explore(
     :class:`ExplorationFailed` (an AssertionError carrying it) when a schedule failed and
     *raise_on_failure*.
 
-    A schedule fails when ``fn`` raises (a ``DeadlockError`` included) or leaves threads
-    blocked for ever. *fine*: modules (or dotted names, or files) whose code gets a
+    A schedule fails when ``fn`` raises (a ``DeadlockError`` included) or, in a scheduler of
+    its own, leaves threads blocked for ever. *fine*: modules (or dotted names, or files) whose code gets a
     scheduling point at each shared-memory access (:mod:`._tracing`). *scheduler*: an
     active scheduler to run the schedules in (from its owner thread: the ``scheduler``
     fixture); else each schedule gets a new ``Scheduler(**options)``.
@@ -340,6 +351,7 @@ def explore(
             policy = Systematic(level.pop())
             error, _ = run(policy, False)
             result.schedules += 1
+            result.diverged += policy.diverged
             if error is not None:
                 result.failure, result.schedule = error, policy.choices
                 result.preemptions = policy.preemptions
@@ -409,17 +421,14 @@ def _fresh(
 def _in(
     sched: Scheduler, fn: Callable[[], Any]
 ) -> Callable[[Policy, bool], tuple[Exception | None, Scheduler]]:
-    owner = sched._owner
-
-    def others_done() -> bool:
-        return all(t.state == FINISHED for t in sched._threads if t is not owner)
-
     def run(policy: Policy, locations: bool) -> tuple[Exception | None, Scheduler]:
         sched.restart(policy)
         sched.locations = locations
         try:
             fn()
-            sched._wait(sched, others_done, None, "end of schedule")
+            # Threads made outside fn (a pool's workers) may wait for ever: quiescence ends
+            # a schedule here, and the run's end finds threads left blocked.
+            sched.run_until_quiescent()
         except Exception as error:
             return error, sched
         finally:
