@@ -424,7 +424,7 @@ class Scheduler:
             return wait_uncontrolled(ready, timeout, op)
         recorder = self._recorder
         if recorder is not None:
-            recorder.waits(me, waitable)
+            recorder.waits(me, waitable, timeout)
         self._point(me, op)
         if ready():
             return True

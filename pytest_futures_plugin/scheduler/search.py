@@ -31,7 +31,9 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._core import Scheduler
+from ._primitives import Event
 from ._state import BLOCKED, FINISHED, RUNNABLE
+from ._state import ManagedThread as _ManagedThread
 from ._tracing import FineGrained, MemoryAccess, target_files
 from .policies import FIFO, Policy
 
@@ -64,8 +66,9 @@ class _Step:
         "memory",
         "preempted",
         "running",
+        "signals",
         "tid",
-        "woken",
+        "waited",
     )
 
     def __init__(
@@ -78,7 +81,8 @@ class _Step:
         self.preempted = preempted  # preemptions before this step
         self.accesses: dict[_Key, bool] = {}  # key -> written
         self.memory: list[MemoryAccess] = []
-        self.woken: _Key = None  # what enabled it: what it waited on, or its start
+        self.signals: set[_Key] = set()  # what it released, set, put, started, finished
+        self.waited: _Key = None  # what it waited for with no timeout (or its start)
 
 
 class Systematic(Policy):
@@ -92,7 +96,7 @@ class Systematic(Policy):
         self.choices: list[str] = []
         self.preemptions = 0
         self.steps = [_Step(0, -1, (0,), -1, 0)]
-        self._pending: dict[int, tuple[_Key, bool, MemoryAccess | None] | None] = {0: None}
+        self._pending: dict[int, tuple[_Key, bool, MemoryAccess | None, bool] | None] = {0: None}
         self._fifo = FIFO()
 
     def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
@@ -111,22 +115,35 @@ class Systematic(Policy):
         """A point made after its operation (a release, a set, a start): it belongs to the
         step that ends here; or before a memory access, which is the next step's."""
         if isinstance(obj, MemoryAccess):
-            self._pending[me.tid] = (obj.key, obj.write, obj)
+            self._pending[me.tid] = (obj.key, obj.write, obj, False)
             return
-        self._pending.pop(me.tid, None)
-        if obj is not None and not isinstance(obj, Scheduler):
-            self.steps[-1].accesses[("object", id(obj))] = True
+        if obj is None:  # a point of no object (the clock), or the one a wait just named
+            return
+        self._pending[me.tid] = None
+        if not isinstance(obj, Scheduler):
+            key = ("object", id(obj))
+            self.steps[-1].accesses[key] = True
+            self.steps[-1].signals.add(key)
 
-    def waits(self, me: ManagedThread, waitable: object) -> None:
-        """A blocking operation on *waitable*: it takes effect in the thread's next step."""
+    def waits(self, me: ManagedThread, waitable: object, timeout: float | None) -> None:
+        """A blocking operation on *waitable*: it takes effect in the thread's next step.
+        Waiting for an event or a thread changes neither: a read."""
         if waitable is None or isinstance(waitable, Scheduler):
             self._pending[me.tid] = None
         else:
-            self._pending[me.tid] = (("object", id(waitable)), True, None)
+            write = not isinstance(waitable, (Event, _ManagedThread))
+            self._pending[me.tid] = (("object", id(waitable)), write, None, timeout is None)
 
     def step(self, me: ManagedThread, chosen: ManagedThread, enabled: list[ManagedThread]) -> None:
+        last = self.steps[-1]
+        if me.state == BLOCKED and last.tid == me.tid and last.waited is not None:
+            # It only found that what it waits for, with no timeout, is not there yet: it
+            # blocks, and a check that fails changes nothing another thread could see.
+            last.accesses.pop(last.waited, None)
+            last.waited = None
         if me.state == FINISHED:
             self.steps[-1].accesses[("object", id(me))] = True
+            self.steps[-1].signals.add(("object", id(me)))
         decision = -1
         running = -1
         if len(enabled) > 1:
@@ -138,18 +155,18 @@ class Systematic(Policy):
         if running != -1 and chosen is not me:
             self.preemptions += 1
         if chosen.tid not in self._pending:  # its first step, which its start enabled
-            step.accesses[("object", id(chosen))] = True
-            step.woken = ("object", id(chosen))
+            step.accesses[("object", id(chosen))] = False
+            step.waited = ("object", id(chosen))
             self._pending[chosen.tid] = None
         pending = self._pending[chosen.tid]
         if pending is not None:
-            key, write, access = pending
+            key, write, access, untimed = pending
             step.accesses[key] = write or step.accesses.get(key, False)
             if access is not None:
                 step.memory.append(access)
                 self._pending[chosen.tid] = None
-            elif chosen.state == BLOCKED:
-                step.woken = key
+            elif untimed:
+                step.waited = key
         self.steps.append(step)
 
     def describe(self) -> str:
@@ -157,42 +174,45 @@ class Systematic(Policy):
 
 
 def races(steps: Sequence[_Step]) -> list[tuple[int, int]]:
-    """The pairs (j, i), j < i, of conflicting steps of different threads that no other
-    step orders (happens-before through program order and conflicting accesses)."""
+    """The pairs (j, i), j < i, to reverse (Flanagan and Godefroid's race): for each step i,
+    the last earlier step j of another thread that conflicts with it (same object, one
+    writes), could have run at the same time (not a release of what i waited for), and
+    does not happen before i's thread got there (through program order and conflicts)."""
     found: list[tuple[int, int]] = []
-    last_write: dict[_Key, int] = {}
-    reads: dict[_Key, list[int]] = {}
+    accesses: dict[_Key, list[tuple[int, bool]]] = {}  # key -> (step, written), in order
     last_of: dict[int, int] = {}
     before: list[int] = []  # bitset of the steps that happen before each step
     for i, step in enumerate(steps):
-        dependent: set[int] = set()
-        for key, write in step.accesses.items():
-            writer = last_write.get(key)
-            if writer is not None:
-                dependent.add(writer)
-            if write:
-                dependent.update(reads.get(key, ()))
-        for key, write in step.accesses.items():
-            if write:
-                last_write[key] = i
-                reads[key] = []
-            else:
-                reads.setdefault(key, []).append(i)
         previous = last_of.get(step.tid)
-        direct = dependent | ({previous} if previous is not None else set())
-        reach = 0
-        for d in sorted(direct, reverse=True):
-            if (
-                not (reach >> d) & 1
-                and d in dependent
-                and steps[d].tid != step.tid
-                and step.woken not in steps[d].accesses  # d enabled i: never co-enabled
-            ):
-                found.append((d, i))
-            reach |= before[d] | (1 << d)
+        known = before[previous] | (1 << previous) if previous is not None else 0
+        reach = known
+        race = -1
+        for key, write in step.accesses.items():
+            for j, written in reversed(accesses.get(key, ())):
+                if not (write or written):
+                    continue
+                reach |= before[j] | (1 << j)
+                if _enabled_by(step, steps[j]):
+                    continue  # look further back, for what competed for it (an acquire)
+                if j > race and steps[j].tid != step.tid and not (known >> j) & 1:
+                    race = j
+                if written:  # the earlier accesses happen before this one
+                    break
+        for key, write in step.accesses.items():
+            accesses.setdefault(key, []).append((i, write))
+        if race >= 0:
+            found.append((race, i))
         before.append(reach)
         last_of[step.tid] = i
     return found
+
+
+def _enabled_by(waiter: _Step, signaller: _Step) -> bool:
+    """Whether *signaller* only released what *waiter* waited for with no timeout (a lock,
+    an event, a thread's end...): run first, the waiter would only block until then, so
+    the two orders are one."""
+    key = waiter.waited
+    return key is not None and key in signaller.signals and signaller.waited != key
 
 
 class _Node:
