@@ -4,6 +4,7 @@ with no lock in them; and the reports a person reads."""
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any, Callable
 
@@ -11,7 +12,14 @@ import pytest
 
 import executor_impl
 from executor_impl import _sync
-from pytest_futures_plugin.scheduler import DeadlockError, Scheduler, Scripted, active
+from pytest_futures_plugin.scheduler import (
+    DeadlockError,
+    RandomPolicy,
+    Scheduler,
+    Scripted,
+    active,
+)
+from pytest_futures_plugin.scheduler._tracing import FineGrained, target_files
 from pytest_futures_plugin.scheduler.search import (
     Exploration,
     ExplorationFailed,
@@ -297,3 +305,64 @@ def test_a_search_inside_a_running_scheduler() -> None:
 def test_explore_is_for_the_owner_thread_of_a_running_scheduler() -> None:
     with pytest.raises(RuntimeError, match="explore"):
         Scheduler().explore(shared)
+
+
+# -- what it covers ----------------------------------------------------------------------------
+
+
+class Shared:
+    a = 0
+    b = 0
+
+
+def random_program(seed: int) -> Callable[[set[object]], None]:
+    """Two or three threads, each making three operations among: read ``a`` or ``b``, write
+    it, or increment ``a`` under a lock; the outcome is what each read and the final values."""
+    rng = random.Random(seed)
+    programs = [
+        [(rng.choice("RWL"), rng.choice("ab")) for _ in range(3)]
+        for _ in range(rng.choice([2, 3]))
+    ]
+
+    def run(outcomes: set[object]) -> None:
+        shared, lock, seen = Shared(), threading.Lock(), {}
+
+        def work(number: int, operations: list[tuple[str, str]]) -> None:
+            read = []
+            for kind, name in operations:
+                if kind == "R":
+                    read.append(shared.a if name == "a" else shared.b)
+                elif kind == "W" and name == "a":
+                    shared.a = number * 10 + len(read)
+                elif kind == "W":
+                    shared.b = number * 10 + len(read)
+                else:
+                    with lock:
+                        value = shared.a
+                        shared.a = value + 1
+            seen[number] = tuple(read)
+
+        workers = [
+            threading.Thread(target=work, args=(n, ops)) for n, ops in enumerate(programs)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        outcomes.add((shared.a, shared.b, tuple(sorted(seen.items()))))
+
+    return run
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])  # programs searched to 8 preemptions in < 0.3 s
+def test_the_search_reaches_every_outcome_random_schedules_reach(seed: int) -> None:
+    program = random_program(seed)
+    searched: set[object] = set()
+    sampled: set[object] = set()
+    result = search(lambda: program(searched), preemption_bound=8, fine=[__name__])
+    assert result.exhausted
+    with FineGrained(target_files([__name__])):
+        for n in range(150):
+            Scheduler(RandomPolicy(n), modules=MODULES).run(lambda: program(sampled))
+    assert sampled <= searched
+    assert len(searched) > 1  # a program with a choice in it
