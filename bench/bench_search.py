@@ -35,11 +35,11 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import executor_impl  # noqa: E402
-from executor_impl import _sync  # noqa: E402
-from pytest_futures_plugin.scheduler import PCT, Policy, RandomPolicy, Scheduler  # noqa: E402
-from pytest_futures_plugin.scheduler._tracing import FineGrained  # noqa: E402
-from pytest_futures_plugin.scheduler.search import explore  # noqa: E402
+import executor_impl
+from executor_impl import _sync
+from pytest_futures_plugin.scheduler import PCT, Policy, RandomPolicy, Scheduler
+from pytest_futures_plugin.scheduler._tracing import FineGrained
+from pytest_futures_plugin.scheduler.search import explore
 
 Program = Callable[[], Any]
 

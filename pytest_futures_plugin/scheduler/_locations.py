@@ -45,8 +45,7 @@ def is_library_file(filename: str) -> bool:
     path = os.path.normcase(os.path.abspath(filename))
     result = (
         filename.startswith("<")
-        or path.startswith(_HERE)
-        or path.startswith(_EXECUTOR_IMPL)
+        or path.startswith((_HERE, _EXECUTOR_IMPL))
         or (path.startswith(_STDLIB) and "site-packages" not in path)
     )
     _library[filename] = result

@@ -255,9 +255,11 @@ class Exploration:
         k, n = self.preemption_bound, self.schedules
         if self.failure is not None:
             lines = [
-                f"schedule {n} of a systematic search (at most {k} preemptions) failed, with "
-                f"{self.preemptions} preemption(s): {type(self.failure).__name__}: "
-                f"{self.failure}",
+                (
+                    f"schedule {n} of a systematic search (at most {k} preemptions) failed, with "
+                    f"{self.preemptions} preemption(s): {type(self.failure).__name__}: "
+                    f"{self.failure}"
+                ),
                 f"replay it with Scripted({self.schedule!r})",
             ]
             if self.conflicts:

@@ -271,7 +271,8 @@ def test_a_systematic_search_proves_a_correct_future_on_each_section(
     result = spec.search_section(
         future_class, FutureErrors(), spec.controlled_for(future_class), section
     )
-    assert result.exhausted and result.failure is None, result.report()
+    assert result.failure is None, result.report()
+    assert result.exhausted, result.report()
 
 
 @pytest.mark.parametrize(

@@ -55,13 +55,16 @@ def shared() -> None:
     threads_on([lock, lock])
 
 
-def recording(program: Callable[[], None], seen: list[tuple[tuple[str, ...], int]]) -> Callable[[], None]:
+def recording(
+    program: Callable[[], None], seen: list[tuple[tuple[str, ...], int]]
+) -> Callable[[], None]:
     """*program*, appending each schedule's decisions so far and preemptions to *seen*."""
 
     def run() -> None:
         program()
         sched = active()
-        assert sched is not None and isinstance(sched.policy, Systematic)
+        assert sched is not None
+        assert isinstance(sched.policy, Systematic)
         seen.append((tuple(sched.schedule), sched.policy.preemptions))
 
     return run
@@ -89,14 +92,17 @@ def test_the_same_program_gives_the_same_sequence_of_schedules() -> None:
 def test_no_schedule_exceeds_the_preemption_bound(bound: int) -> None:
     seen: list[tuple[tuple[str, ...], int]] = []
     result = search(recording(shared, seen), preemption_bound=bound)
-    assert result.exhausted and result.failure is None
+    assert result.exhausted
+    assert result.failure is None
     assert max(preemptions for _, preemptions in seen) == bound
     assert result.schedules == len(seen)
 
 
 def test_more_preemptions_allowed_means_more_schedules() -> None:
     counts = [search(shared, preemption_bound=k).schedules for k in range(4)]
-    assert counts == sorted(counts) and counts[0] == 1 and counts[3] > counts[1]
+    assert counts == sorted(counts)
+    assert counts[0] == 1
+    assert counts[3] > counts[1]
 
 
 def test_partial_order_reduction_runs_one_order_of_independent_operations() -> None:
@@ -126,8 +132,8 @@ def test_an_exhausted_bound_says_no_failure_in_any_schedule() -> None:
     [{"preemption_bound": -1}, {"max_schedules": 0}, {"max_seconds": 0}],
     ids=str,
 )
-def test_bad_parameters_are_errors_naming_the_value(options: dict[str, int]) -> None:
-    (name, value), = options.items()
+def test_bad_parameters_are_errors_naming_the_value(options: dict[str, Any]) -> None:
+    ((name, value),) = options.items()
     with pytest.raises(ValueError, match=f"{name} must be .*not {value}"):
         explore(shared, **options)
 
@@ -260,17 +266,20 @@ def test_the_correct_version_is_proven_clean_to_two_preemptions(
     program: Callable[[bool], Callable[[], None]],
 ) -> None:
     result = search(program(False), fine=[__name__])
-    assert result.failure is None and result.exhausted, result.report()
+    assert result.failure is None, result.report()
+    assert result.exhausted, result.report()
 
 
 def test_the_increment_race_is_invisible_without_fine_grained_points() -> None:
     result = search(two_increments(True))
-    assert result.failure is None and result.exhausted
+    assert result.failure is None
+    assert result.exhausted
 
 
 def test_the_increment_race_is_found_within_20_schedules_naming_its_lines() -> None:
     result = search(two_increments(True), fine=[__name__])
-    assert isinstance(result.failure, AssertionError) and result.schedules <= 20
+    assert isinstance(result.failure, AssertionError)
+    assert result.schedules <= 20
     with open(__file__) as source:
         line = next(n for n, text in enumerate(source, 1) if text.endswith("# the racy line\n"))
     where = f"test_search.py:{line} (increment)"
@@ -283,8 +292,10 @@ def test_the_increment_race_is_found_within_20_schedules_naming_its_lines() -> N
 
 def test_a_deadlock_is_found_in_the_first_schedule_with_its_source_lines() -> None:
     result = search(waiting_on_each_other)
-    assert isinstance(result.failure, DeadlockError) and result.schedules == 1
-    assert "test_search.py:" in result.trace and "(a)" in result.trace
+    assert isinstance(result.failure, DeadlockError)
+    assert result.schedules == 1
+    assert "test_search.py:" in result.trace
+    assert "(a)" in result.trace
 
 
 def test_a_failure_raises_with_the_report_by_default() -> None:
@@ -298,8 +309,10 @@ def test_a_search_inside_a_running_scheduler() -> None:
     with Scheduler(modules=MODULES) as sched:
         found = sched.explore(lost_on_threads(True), raise_on_failure=False)
         proven = sched.explore(lost_on_threads(False), raise_on_failure=False)
-    assert found.failure is not None and found.schedules <= 50
-    assert proven.exhausted and proven.failure is None, proven.report()
+    assert found.failure is not None
+    assert found.schedules <= 50
+    assert proven.failure is None, proven.report()
+    assert proven.exhausted, proven.report()
 
 
 def test_explore_is_for_the_owner_thread_of_a_running_scheduler() -> None:
@@ -320,8 +333,7 @@ def random_program(seed: int) -> Callable[[set[object]], None]:
     it, or increment ``a`` under a lock; the outcome is what each read and the final values."""
     rng = random.Random(seed)
     programs = [
-        [(rng.choice("RWL"), rng.choice("ab")) for _ in range(3)]
-        for _ in range(rng.choice([2, 3]))
+        [(rng.choice("RWL"), rng.choice("ab")) for _ in range(3)] for _ in range(rng.choice([2, 3]))
     ]
 
     def run(outcomes: set[object]) -> None:
@@ -342,9 +354,7 @@ def random_program(seed: int) -> Callable[[set[object]], None]:
                         shared.a = value + 1
             seen[number] = tuple(read)
 
-        workers = [
-            threading.Thread(target=work, args=(n, ops)) for n, ops in enumerate(programs)
-        ]
+        workers = [threading.Thread(target=work, args=(n, ops)) for n, ops in enumerate(programs)]
         for worker in workers:
             worker.start()
         for worker in workers:

@@ -51,10 +51,14 @@ def test_the_marker_finds_a_race_with_no_lock_and_names_its_lines(
     where = f"test_race.py:{line} (increment)"
     result.stdout.fnmatch_lines(
         [
-            "*ExplorationFailed: schedule * of a systematic search (at most 2 preemptions) "
-            "failed, with 1 preemption(s): AssertionError*",
-            f"*T1 read global counter at {where}; T2 wrote it at {where}; then T1 wrote it at "
-            f"{where} (stale read)",
+            (
+                "*ExplorationFailed: schedule * of a systematic search (at most 2 preemptions) "
+                "failed, with 1 preemption(s): AssertionError*"
+            ),
+            (
+                f"*T1 read global counter at {where}; T2 wrote it at {where}; then T1 wrote it at "
+                f"{where} (stale read)"
+            ),
         ]
     )
 
