@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import types
 
-__all__ = ["caller_location", "frame_location", "is_library_file"]
+__all__ = ["caller_location", "frame_location", "is_library_file", "stack_location"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _EXECUTOR_IMPL = os.path.join(os.path.dirname(os.path.dirname(_HERE)), "executor_impl")
@@ -62,7 +62,11 @@ def caller_location(depth: int = 2) -> str:
     """The location of the first frame of the calling thread outside the library; when
     every frame is the library's (a pool's worker between tasks), the first one outside
     the scheduler, in brackets."""
-    frame: types.FrameType | None = sys._getframe(depth)
+    return stack_location(sys._getframe(depth))
+
+
+def stack_location(frame: types.FrameType | None) -> str:
+    """:func:`caller_location` of the stack whose innermost frame is *frame*."""
     fallback = None
     while frame is not None:
         filename = frame.f_code.co_filename
