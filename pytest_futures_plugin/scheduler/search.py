@@ -27,6 +27,7 @@ Standard library only: no pytest, no hypothesis.
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -39,7 +40,7 @@ from .policies import FIFO, Policy
 
 if TYPE_CHECKING:
     import types
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from ._state import ManagedThread
 
@@ -360,7 +361,7 @@ def explore(
     queues[0].append([])
     start = time.perf_counter()
     tracing = FineGrained(files) if files else contextlib.nullcontext()
-    with tracing:
+    with tracing, _no_collection_during_a_schedule():
         while True:
             level = next((q for q in queues if q), None)
             if level is None:
@@ -371,6 +372,7 @@ def explore(
             if max_seconds is not None and time.perf_counter() - start >= max_seconds:
                 break
             policy = Systematic(level.pop())
+            gc.collect(1)  # between schedules: a finalizer run inside one would add points
             error, _ = run(policy, False)
             result.schedules += 1
             result.diverged += policy.diverged
@@ -390,6 +392,21 @@ def explore(
     if result.failure is not None and raise_on_failure:
         raise ExplorationFailed(result) from result.failure
     return result
+
+
+@contextlib.contextmanager
+def _no_collection_during_a_schedule() -> Iterator[None]:
+    """No garbage collection during the search but where it asks for one (between
+    schedules): a finalizer that takes a lock inside a schedule would change it, and the
+    same search would not run the same schedules."""
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _backtrack(
