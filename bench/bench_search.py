@@ -5,7 +5,8 @@ The programs of issue 15, each in a racy and a correct version:
 - ``waiting``: two pool tasks waiting on each other's futures (the seed tutorial's deadlock);
 - ``lost-threads``: a done callback lost by a check-then-append outside the lock, between two
   plain threads;
-- ``lost-pool``: the same race between the caller and a pool's worker (executor_impl's pool);
+- ``lost-pool``, ``lost-stdlib``: the same race between the caller and a pool's worker
+  (executor_impl's pool, the stdlib's);
 - ``plus-equals``: ``counter += 1`` from two threads (no lock: found only with fine-grained
   scheduling points on this file, which every policy here gets for it).
 
@@ -24,6 +25,9 @@ within 20, correct versions proven clean to K=2 in under 2 s.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import concurrent.futures._base
+import concurrent.futures.thread
 import contextlib
 import json
 import statistics
@@ -109,10 +113,12 @@ def lost_threads(racy: bool) -> Program:
     return run
 
 
-def lost_pool(racy: bool) -> Program:
+def lost_pool(
+    racy: bool, pool_class: Callable[..., Any] = executor_impl.ThreadPoolExecutor
+) -> Program:
     def run() -> None:
         box, called = Box(racy), []
-        with executor_impl.ThreadPoolExecutor(max_workers=1) as pool:
+        with pool_class(max_workers=1) as pool:
             pool.submit(box.set_done)
             box.add_done_callback(lambda: called.append(1))
         assert called == [1], "the done callback was lost"
@@ -144,13 +150,18 @@ def plus_equals(racy: bool) -> Program:
     return run
 
 
+def lost_stdlib_pool(racy: bool) -> Program:
+    return lost_pool(racy, concurrent.futures.ThreadPoolExecutor)
+
+
 PROGRAMS: dict[str, tuple[Callable[[bool], Program], bool]] = {
     "waiting": (waiting, False),
     "lost-threads": (lost_threads, False),
     "lost-pool": (lost_pool, False),
+    "lost-stdlib": (lost_stdlib_pool, False),
     "plus-equals": (plus_equals, True),  # fine-grained points on this file
 }
-MODULES = (sys.modules[__name__], _sync)
+MODULES = (sys.modules[__name__], _sync, concurrent.futures.thread, concurrent.futures._base)
 
 
 def fails(program: Program, policy: Policy) -> bool:

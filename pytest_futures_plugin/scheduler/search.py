@@ -32,7 +32,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._core import Scheduler
-from ._primitives import Event
+from ._primitives import Event, Lock, RLock
 from ._state import BLOCKED, FINISHED, RUNNABLE
 from ._state import ManagedThread as _ManagedThread
 from ._tracing import FineGrained, MemoryAccess, target_files
@@ -62,6 +62,7 @@ class _Step:
 
     __slots__ = (
         "accesses",
+        "checked",
         "decision",
         "enabled",
         "memory",
@@ -83,7 +84,8 @@ class _Step:
         self.accesses: dict[_Key, bool] = {}  # key -> written
         self.memory: list[MemoryAccess] = []
         self.signals: set[_Key] = set()  # what it released, set, put, started, finished
-        self.waited: _Key = None  # what it waited for with no timeout (or its start)
+        self.checked: _Key = None  # what it waits for with no timeout, checked at its start
+        self.waited: _Key = None  # what woke it from blocking on that (or its start)
 
 
 class Systematic(Policy):
@@ -97,7 +99,9 @@ class Systematic(Policy):
         self.choices: list[str] = []
         self.preemptions = 0
         self.steps = [_Step(0, -1, (0,), -1, 0)]
-        self._pending: dict[int, tuple[_Key, bool, MemoryAccess | None, bool] | None] = {0: None}
+        self._pending: dict[int, tuple[_Key, bool, MemoryAccess | None, bool, bool] | None] = {
+            0: None
+        }
         self._fifo = FIFO()
 
     def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
@@ -116,7 +120,7 @@ class Systematic(Policy):
         """A point made after its operation (a release, a set, a start): it belongs to the
         step that ends here; or before a memory access, which is the next step's."""
         if isinstance(obj, MemoryAccess):
-            self._pending[me.tid] = (obj.key, obj.write, obj, False)
+            self._pending[me.tid] = (obj.key, obj.write, obj, False, False)
             return
         if obj is None:  # a point of no object (the clock), or the one a wait just named
             return
@@ -133,15 +137,19 @@ class Systematic(Policy):
             self._pending[me.tid] = None
         else:
             write = not isinstance(waitable, (Event, _ManagedThread))
-            self._pending[me.tid] = (("object", id(waitable)), write, None, timeout is None)
+            # A lock, an event or a thread is there or not, made so by the last release:
+            # a wait that found it there could only have blocked until then.
+            binary = isinstance(waitable, (Lock, RLock, Event, _ManagedThread))
+            untimed = timeout is None
+            self._pending[me.tid] = (("object", id(waitable)), write, None, untimed, binary)
 
     def step(self, me: ManagedThread, chosen: ManagedThread, enabled: list[ManagedThread]) -> None:
         last = self.steps[-1]
-        if me.state == BLOCKED and last.tid == me.tid and last.waited is not None:
+        if me.state == BLOCKED and last.tid == me.tid and last.checked is not None:
             # It only found that what it waits for, with no timeout, is not there yet: it
             # blocks, and a check that fails changes nothing another thread could see.
-            last.accesses.pop(last.waited, None)
-            last.waited = None
+            last.accesses.pop(last.checked, None)
+            last.checked = None
         if me.state == FINISHED:
             self.steps[-1].accesses[("object", id(me))] = True
             self.steps[-1].signals.add(("object", id(me)))
@@ -161,13 +169,15 @@ class Systematic(Policy):
             self._pending[chosen.tid] = None
         pending = self._pending[chosen.tid]
         if pending is not None:
-            key, write, access, untimed = pending
+            key, write, access, untimed, binary = pending
             step.accesses[key] = write or step.accesses.get(key, False)
             if access is not None:
                 step.memory.append(access)
                 self._pending[chosen.tid] = None
             elif untimed:
-                step.waited = key
+                step.checked = key
+                if binary or chosen.state == BLOCKED:  # what the last release made possible
+                    step.waited = key
         self.steps.append(step)
 
     def describe(self) -> str:
@@ -209,9 +219,9 @@ def races(steps: Sequence[_Step]) -> list[tuple[int, int]]:
 
 
 def _enabled_by(waiter: _Step, signaller: _Step) -> bool:
-    """Whether *signaller* only released what *waiter* waited for with no timeout (a lock,
-    an event, a thread's end...): run first, the waiter would only block until then, so
-    the two orders are one."""
+    """Whether *waiter* was woken from blocking, with no timeout, on what *signaller* only
+    released (a lock, an event, a queue, a thread's end...): they could not run in the other
+    order (a waiter that did not block could have tried first: that order is searched)."""
     key = waiter.waited
     return key is not None and key in signaller.signals and signaller.waited != key
 

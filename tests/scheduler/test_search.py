@@ -4,6 +4,7 @@ with no lock in them; and the reports a person reads."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import random
 import threading
 from typing import Any, Callable
@@ -27,8 +28,8 @@ from pytest_futures_plugin.scheduler.search import (
     explore,
 )
 
-MODULES = (__name__, _sync.__name__)
-"""This module's ``threading`` and executor_impl's seam, controlled in every schedule."""
+MODULES = (__name__, _sync.__name__, "concurrent.futures.thread", "concurrent.futures._base")
+"""This module's ``threading``, executor_impl's seam and the stdlib's pool, controlled."""
 
 
 def threads_on(locks: list[Any], rounds: int = 2) -> None:
@@ -184,15 +185,21 @@ def lost_on_threads(racy: bool) -> Callable[[], None]:
     return run
 
 
-def lost_on_the_pool(racy: bool) -> Callable[[], None]:
+def lost_on_the_pool(
+    racy: bool, pool_class: Any = executor_impl.ThreadPoolExecutor
+) -> Callable[[], None]:
     def run() -> None:
         box, called = Box(racy), []
-        with executor_impl.ThreadPoolExecutor(max_workers=1) as pool:
+        with pool_class(max_workers=1) as pool:
             pool.submit(box.set_done)
             box.add_done_callback(lambda: called.append(1))
         assert called == [1], "the done callback was lost"
 
     return run
+
+
+def lost_on_the_stdlib_pool(racy: bool) -> Callable[[], None]:
+    return lost_on_the_pool(racy, concurrent.futures.ThreadPoolExecutor)
 
 
 counter = 0
@@ -247,7 +254,11 @@ def waiting_on_each_other() -> None:
         futures["b"].result()
 
 
-@pytest.mark.parametrize("program", [lost_on_threads, lost_on_the_pool], ids=["threads", "pool"])
+@pytest.mark.parametrize(
+    "program",
+    [lost_on_threads, lost_on_the_pool, lost_on_the_stdlib_pool],
+    ids=["threads", "pool", "stdlib pool"],
+)
 def test_a_lost_callback_is_found_within_50_schedules_and_replays(
     program: Callable[[bool], Callable[[], None]],
 ) -> None:
@@ -260,7 +271,9 @@ def test_a_lost_callback_is_found_within_50_schedules_and_replays(
 
 
 @pytest.mark.parametrize(
-    "program", [lost_on_threads, lost_on_the_pool, two_increments], ids=["threads", "pool", "+="]
+    "program",
+    [lost_on_threads, lost_on_the_pool, lost_on_the_stdlib_pool, two_increments],
+    ids=["threads", "pool", "stdlib pool", "+="],
 )
 def test_the_correct_version_is_proven_clean_to_two_preemptions(
     program: Callable[[bool], Callable[[], None]],
