@@ -94,5 +94,5 @@ def test_search_options_need_the_systematic_policy(pytester: pytest.Pytester) ->
     result = run(pytester)
     assert result.ret != 0
     result.stdout.fnmatch_lines(
-        ["*futures_scheduler(max_schedules=...): only with policy='systematic?:K?'*"]
+        ["*futures_scheduler(policy='pct'): max_schedules: only with policy='systematic?:K?'*"]
     )
