@@ -3,8 +3,9 @@
 What an adapter (the pytest plugin, or a unittest base class) needs around
 :class:`~pytest_futures_plugin.scheduler.Scheduler`: the policy a name chooses
 (:func:`policy_named`), the seed of one test (:func:`derive_seed`), the modules a test's tasks
-come from (:func:`task_modules`), and the description of a failed run's schedule
-(:func:`describe_schedule`). The scheduler module is
+come from (:func:`task_modules`), the description of a failed run's schedule
+(:func:`describe_schedule`), and a test body run under a systematic search
+(:func:`search_options`, :func:`search_test`). The scheduler module is
 imported only when a policy is made, so importing this module costs nothing.
 Standard library only: no pytest, no hypothesis.
 """
@@ -12,8 +13,9 @@ Standard library only: no pytest, no hypothesis.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import types
@@ -22,15 +24,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "POLICY_NAMES",
+    "SEARCH_OPTIONS",
     "TASK_HELPERS",
     "derive_seed",
     "describe_schedule",
     "policy_named",
+    "preemption_bound",
+    "search_options",
+    "search_test",
     "task_modules",
 ]
 
-POLICY_NAMES = ("random", "pct", "fifo")
-"""The policies a name chooses: seeded random, PCT (seeded), FIFO."""
+POLICY_NAMES = ("random", "pct", "fifo", "systematic[:K]")
+"""The policies a name chooses: seeded random, PCT (seeded), FIFO, and a systematic search
+of the test body up to K preemptions (2 by default; see :func:`preemption_bound`)."""
+SEARCH_OPTIONS = ("max_schedules", "max_seconds", "fine")
+"""The marker's options for a systematic search (``scheduler.search.explore``'s)."""
 
 TASK_HELPERS = ("pytest_futures_plugin.tasks", "pytest_futures_plugin.faults")
 """Our modules of tasks, controlled in every run so that their waits are scheduling points."""
@@ -51,6 +60,8 @@ def policy_named(spec: object, seed: int) -> Policy:
     """
     from . import scheduler
 
+    if preemption_bound(spec) is not None:
+        return scheduler.FIFO()  # until the search, run by the adapter, takes over
     if isinstance(spec, scheduler.Policy):
         return spec
     if spec == "random":
@@ -63,6 +74,50 @@ def policy_named(spec: object, seed: int) -> Policy:
         f"expected one of {', '.join(POLICY_NAMES)} or a pytest_futures_plugin.scheduler.Policy,"
         f" not {spec!r}"
     )
+
+
+def preemption_bound(spec: object) -> int | None:
+    """K of a ``systematic[:K]`` policy name (2 when omitted); None for any other policy.
+
+    Raises ``ValueError`` naming *spec* when K is not a number of preemptions.
+    """
+    if not isinstance(spec, str) or spec.partition(":")[0] != "systematic":
+        return None
+    bound = spec.partition(":")[2] or "2"
+    if not bound.isdigit():
+        raise ValueError(
+            f"policy {spec!r}: expected 'systematic' or 'systematic:K', K the number of "
+            "preemptions (0, 1, 2, ...)"
+        )
+    return int(bound)
+
+
+def search_options(spec: object, options: dict[str, Any], module: str) -> dict[str, Any] | None:
+    """The systematic search's options for a ``systematic[:K]`` *spec*, popped from the
+    marker's *options* (``fine=True`` names the test's *module*); None for another policy.
+
+    Raises ``ValueError`` for search options with another policy.
+    """
+    bound = preemption_bound(spec)
+    search = {name: options.pop(name) for name in SEARCH_OPTIONS if name in options}
+    if bound is None:
+        if search:
+            raise ValueError(f"{', '.join(search)}: only with policy='systematic[:K]'")
+        return None
+    if search.get("fine") is True:
+        search["fine"] = [module]
+    return {"preemption_bound": bound, **search}
+
+
+def search_test(
+    sched: Scheduler, function: Callable[..., Any], funcargs: dict[str, Any], options: Any
+) -> str:
+    """Run a test *function* (its arguments among *funcargs*) under every schedule of a
+    systematic search in *sched*; return the search's report (ExplorationFailed if a
+    schedule fails)."""
+    names = inspect.signature(function).parameters
+    arguments = {name: funcargs[name] for name in names if name in funcargs}
+    return str(sched.explore(lambda: function(**arguments), **options).report())
 
 
 def task_modules(module: types.ModuleType) -> list[str]:

@@ -27,7 +27,7 @@ from . import backends as _backends
 from . import deterministic as _deterministic
 from . import report as _report
 from . import settings as _settings_engine
-from .backends import DEFAULT_MAX_WORKERS, ExecutorFactory
+from .backends import ExecutorFactory
 from .deterministic import derive_seed
 
 if TYPE_CHECKING:
@@ -103,34 +103,12 @@ def _export_spec_bound(config: pytest.Config, bound: float | None) -> None:
 
 # --------------------------------------------------------------------------- configuration
 
-_MARKERS = (
-    (
-        "futures_executor(**kwargs): keyword arguments of the executor the `futures_executor` "
-        f"fixture makes (default max_workers={DEFAULT_MAX_WORKERS})."
-    ),
-    "futures_hang_timeout(seconds): the hang guard's bound for this test (0 disables).",
-    (
-        "futures_leak_check: fail the test if it leaves threads or child processes behind "
-        "(always on for executor-parametrised tests)."
-    ),
-    (
-        "futures_area(name): the spec area a test belongs to: a row of the conformance "
-        "matrix (pytest-futures)."
-    ),
-    (
-        "futures_scheduler(policy='random', modules=(), max_steps=200000, autojump=True, "
-        "uncontrolled_timeout=10.0): how the `futures_scheduler` fixture runs this test: the "
-        "policy ('random', 'pct', 'fifo' or a pytest_futures_plugin.scheduler.Policy) and the "
-        "modules it controls besides the test's own."
-    ),
-)
-
 
 def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
     config.stash[_SETTINGS] = settings
     _export_spec_bound(config, settings.spec_bound)
-    for marker in _MARKERS:
+    for marker in _settings_engine.MARKERS:
         config.addinivalue_line("markers", marker)
     names = [backend.name for backend in settings.backends]
     config.pluginmanager.register(_backend_axis(names), "futures-backend-axis")
@@ -227,11 +205,14 @@ def futures_scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iter
 
     marker = request.node.get_closest_marker("futures_scheduler")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    spec = options.pop("policy", "random")
+    spec = options.pop("policy", request.config.getoption("futures_policy") or "random")
     try:
         policy = _deterministic.policy_named(spec, futures_seed)
+        search = _deterministic.search_options(spec, options, request.module.__name__)
     except ValueError as error:
         raise pytest.UsageError(f"futures_scheduler(policy={spec!r}): {error}") from None
+    if search is not None:
+        request.node.stash[_SEARCH] = search
     modules = [*_deterministic.task_modules(request.module), *options.pop("modules", ())]
     try:
         sched = Scheduler(policy, modules=modules, **options)
@@ -267,6 +248,20 @@ def virtual_clock(futures_clock: VirtualClock) -> VirtualClock:
 
 
 _SCHEDULER: pytest.StashKey[Scheduler] = pytest.StashKey()
+_SEARCH: pytest.StashKey[dict[str, Any]] = pytest.StashKey()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Under a ``systematic`` policy: the test body, run under every schedule of the search
+    (an ExplorationFailed, with the failing schedule and its trace, when one fails)."""
+    options = pyfuncitem.stash.get(_SEARCH, None)
+    if options is None:
+        return None
+    sched, function = pyfuncitem.stash[_SCHEDULER], pyfuncitem.obj
+    report = _deterministic.search_test(sched, function, pyfuncitem.funcargs, options)
+    pyfuncitem.add_report_section("call", "futures search", report)
+    return True
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ __all__ = [
     "ENV_SEED",
     "ENV_SPEC_BOUND",
     "ENV_WATCH",
+    "MARKERS",
     "OPTIONS",
     "Option",
     "Settings",
@@ -91,6 +92,15 @@ OPTIONS = (
         ini="Default for --futures-hang-timeout (seconds).",
     ),
     Option(
+        "--futures-policy",
+        "futures_policy",
+        "Policy of the `futures_scheduler` fixture (so of --executor=deterministic) when "
+        "the test's futures_scheduler marker names none: random (default), pct, fifo, or "
+        "systematic[:K], which runs the test body under every schedule with at most K "
+        "preemptions (default 2), up to partial-order reduction.",
+        metavar="NAME",
+    ),
+    Option(
         "--futures-spec-bound",
         "futures_spec_bound",
         "Seconds one blocking call of a spec may take before its example fails with a "
@@ -123,6 +133,32 @@ OPTIONS = (
     ),
 )
 """Every option, in the order ``--help`` lists them."""
+
+
+MARKERS = (
+    (
+        "futures_executor(**kwargs): keyword arguments of the executor the `futures_executor` "
+        f"fixture makes (default max_workers={_backends.DEFAULT_MAX_WORKERS})."
+    ),
+    "futures_hang_timeout(seconds): the hang guard's bound for this test (0 disables).",
+    (
+        "futures_leak_check: fail the test if it leaves threads or child processes behind "
+        "(always on for executor-parametrised tests)."
+    ),
+    (
+        "futures_area(name): the spec area a test belongs to: a row of the conformance "
+        "matrix (pytest-futures)."
+    ),
+    (
+        "futures_scheduler(policy='random', modules=(), max_steps=200000, autojump=True, "
+        "uncontrolled_timeout=10.0): how the `futures_scheduler` fixture runs this test: the "
+        "policy ('random', 'pct', 'fifo', 'systematic[:K]' or a "
+        "pytest_futures_plugin.scheduler.Policy) and the modules it controls besides the "
+        "test's own; with 'systematic', also max_schedules, max_seconds and fine (True: the "
+        "test's module; or modules)."
+    ),
+)
+"""The markers of the plugin, with their signatures, as ``--markers`` lists them."""
 
 
 class SettingsError(ValueError):

@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from pytest_futures_plugin import backends, sections
 from pytest_futures_plugin.linearizability import Call, NotLinearizableError, check
 from pytest_futures_plugin.scheduler import Choices, Policy, Scheduler
+from pytest_futures_plugin.scheduler.search import Exploration, explore
 from pytest_futures_plugin.sections import FutureErrors, run_section
 
 from ._harness import BOUND, NO_SHRINKING, profile
@@ -203,6 +204,44 @@ def run_controlled(
         )
         raise
     return scheduler
+
+
+def search_section(
+    future_class: Callable[[], Any],
+    errors: FutureErrors,
+    modules: Sequence[str],
+    section: Section,
+    *,
+    preemption_bound: int = 2,
+    **options: Any,
+) -> Exploration:
+    """Run *section* on a new ``future_class()`` under every schedule with at most
+    *preemption_bound* preemptions (a systematic search, with partial-order reduction),
+    checking each history; *options* go to the search (``max_schedules``, ``max_seconds``).
+
+    Returns the search's ``Exploration`` ("no failure in any schedule with at most K
+    preemptions (N distinct schedules)"); raises ``ExplorationFailed``, whose cause is the
+    :class:`NotLinearizableError`, for the first schedule whose history is not linearizable.
+    """
+
+    def once() -> None:
+        history = run_section(
+            future_class(),
+            section.threads,
+            prefix=section.prefix,
+            suffix=SUFFIX,
+            errors=errors,
+            bound=BOUND,
+        )
+        check(history)
+
+    with _Quiet():
+        return explore(
+            once,
+            preemption_bound=preemption_bound,
+            modules=[sections.__name__, *modules],
+            **options,
+        )
 
 
 def run_on_threads(future_class: Callable[[], Any], errors: FutureErrors, section: Section) -> None:

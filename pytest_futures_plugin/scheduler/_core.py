@@ -25,6 +25,7 @@ import time as _time_module
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _state
+from ._locations import caller_location
 from ._patching import Patches
 from ._report import deadlock_error, uncontrolled_error
 from ._state import (
@@ -91,6 +92,10 @@ class Scheduler:
         self.max_steps = max_steps
         self.uncontrolled_timeout = uncontrolled_timeout
         self.record = record
+        self.locations = False
+        """Append to each point's operation the ``file:line (function)`` of the code that
+        made it (see :func:`~._locations.caller_location`): slower, so off unless asked."""
+        self._recorder: Any = getattr(self.policy, "recorder", None)
         self.trace: list[tuple[str, str]] = []
         """``(thread id, operation)`` per scheduling point."""
         self.schedule: list[str] = []
@@ -142,8 +147,8 @@ class Scheduler:
         stable ids (``id()`` in controlled modules, the hash of a controlled thread). When
         every other managed thread has finished, their records go, the threads started from
         here on are numbered from T1 again and virtual time goes back to where a run starts;
-        a thread still alive keeps its number and the clock (the new schedule then shares
-        what that thread does, and may not replay).
+        a thread still alive keeps its number (new ones are numbered after it) and the clock
+        (the new schedule then shares what that thread does, and may not replay).
 
         The threads that could still run are first let run (FIFO) until each has finished or
         blocks; after a schedule that ended in an error (``DeadlockError``...), its threads
@@ -164,9 +169,9 @@ class Scheduler:
             self._current, self._switching = owner, False  # the error may have come elsewhere
         # The threads the last schedule left runnable (one that set an event and would have
         # exited next) run first, in FIFO order, until each has finished or blocks.
-        self.policy = FIFO()
+        self.policy, self._recorder = FIFO(), None
         self._wait(self, self._others_quiet, None, "restart")
-        self.policy = policy
+        self.policy, self._recorder = policy, getattr(policy, "recorder", None)
         self.schedule = []
         self.trace = []
         self.steps = self.switches = 0
@@ -176,11 +181,20 @@ class Scheduler:
         alive = [t for t in self._threads if t.state != FINISHED]
         self._threads = alive
         self._real_threads = [t for t in self._real_threads if t.is_alive()]
+        self._next_tid = max(t.tid for t in alive) + 1  # the same numbers in each schedule
         if alive == [owner]:
-            self._next_tid = 1
             self._clock.reset()
         for thread in alive:
             thread.last_ran = -1
+
+    def explore(self, fn: Callable[[], Any], **options: Any) -> Any:
+        """From the owner thread: a systematic search of ``fn()``'s schedules in this run
+        (:func:`~.search.explore`, with its options: ``preemption_bound``, ``max_schedules``,
+        ``max_seconds``, ``fine``); returns its ``Exploration``."""
+        self._owner_only("explore()")
+        from .search import explore
+
+        return explore(fn, scheduler=self, **options)
 
     def run_until_quiescent(self) -> int:
         """From the owner thread: let the other managed threads run, in the order the policy
@@ -356,9 +370,16 @@ class Scheduler:
         self._labels[kind] += 1
         return f"{kind}-{self._labels[kind]}"
 
-    def _point(self, me: ManagedThread, op: str) -> None:
-        """A scheduling point of the running thread *me*: the policy may run another."""
+    def _point(self, me: ManagedThread, op: str, obj: object = None) -> None:
+        """A scheduling point of the running thread *me*: the policy may run another. *obj*
+        is what the operation touches (a primitive, a thread's record, a memory access), for
+        a policy that records it (partial-order reduction)."""
         self.steps += 1
+        if self.locations:
+            op = f"{op} at {caller_location()}"
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.point(me, op, obj)
         if self.record:
             self.trace.append((me.tid_name, op))
         if self.steps > self.max_steps:
@@ -401,6 +422,9 @@ class Scheduler:
             self._raise_abort(me)
         if self._switching or self._current is not me:
             return wait_uncontrolled(ready, timeout, op)
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.waits(me, waitable, timeout)
         self._point(me, op)
         if ready():
             return True
@@ -459,6 +483,8 @@ class Scheduler:
                 me.running = False
             chosen = enabled[index]
             self.schedule.append(chosen.tid_name)
+        if self._recorder is not None:
+            self._recorder.step(me, chosen, enabled)
         chosen.last_ran = self.steps
         if chosen is me:
             self._switching = False

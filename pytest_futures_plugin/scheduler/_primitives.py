@@ -104,7 +104,7 @@ class Lock(_Primitive):
             raise RuntimeError("release unlocked lock")
         self._locked = False
         self._holder = None
-        point(f"release {self._label}")
+        point(f"release {self._label}", self)
 
     def locked(self) -> bool:
         return self._locked
@@ -149,14 +149,14 @@ class RLock(_Primitive):
         self._count -= 1
         if not self._count:
             self._ident = self._holder = None
-            point(f"release {self._label}")
+            point(f"release {self._label}", self)
 
     def _is_owned(self) -> bool:
         return bool(self._count) and self._ident == _get_ident()
 
     def _release_save(self) -> int:
         count, self._count, self._ident, self._holder = self._count, 0, None, None
-        point(f"release {self._label}")
+        point(f"release {self._label}", self)
         return count
 
     def _acquire_restore(self, count: int) -> None:
@@ -241,7 +241,7 @@ class Condition(_Primitive):
             raise RuntimeError("cannot notify on un-acquired lock")
         for _ in range(min(n, len(self._waiters))):
             self._waiters.popleft()[0] = True
-        point(f"notify {self._label}")
+        point(f"notify {self._label}", self)
 
     def notify_all(self) -> None:
         self.notify(len(self._waiters))
@@ -265,7 +265,7 @@ class Event(_Primitive):
 
     def set(self) -> None:
         self._flag = True
-        point(f"set {self._label}")
+        point(f"set {self._label}", self)
 
     def clear(self) -> None:
         self._flag = False
@@ -300,7 +300,7 @@ class Semaphore(_Primitive):
         if n < 1:
             raise ValueError("n must be one or more")
         self._value += n
-        point(f"release {self._label}")
+        point(f"release {self._label}", self)
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
@@ -334,7 +334,7 @@ class SimpleQueue(_Primitive):
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         self._items.append(item)
-        point(f"put {self._label}")
+        point(f"put {self._label}", self)
 
     put_nowait = put
 
@@ -403,7 +403,7 @@ class Queue(_Primitive):
         if self.unfinished_tasks <= 0:
             raise ValueError("task_done() called too many times")
         self.unfinished_tasks -= 1
-        point(f"task_done {self._label}")
+        point(f"task_done {self._label}", self)
 
     def join(self) -> None:
         self._wait(lambda: self.unfinished_tasks == 0, None, "join")
@@ -474,7 +474,7 @@ class Thread(threading.Thread):
         sched._threads_by_ident[self.ident] = record  # type: ignore[index]
         record.ident = self.ident
         record.state = RUNNABLE
-        sched._point(me, f"start {record.tid_name}")
+        sched._point(me, f"start {record.tid_name}", record)
 
     def join(self, timeout: float | None = None) -> None:
         record: ManagedThread | None = getattr(self, "_pytest_futures_record", None)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_futures_plugin import _thread_dump
 
+from ._locations import stack_location
 from ._state import BLOCKED, DeadlockError, ManagedThread, UncontrolledBlockingError
 
 __all__ = [
@@ -40,6 +41,7 @@ def deadlock_error(
     frames, names = frames_of(threads)
     workers = _thread_dump.running_futures(frames, names)
     graph: list[str] = []
+    where: list[str] = []
     edges: dict[str, list[str]] = {}
     by_name = {t.name: t for t in threads}
     for thread in threads:
@@ -65,6 +67,7 @@ def deadlock_error(
         elif "state=pending" in line and not targets:
             line += " (queued: no worker has started it)"
         graph.append(line)
+        where.append(stack_location(frame) if frame is not None else "?")
         edges[thread.name] = [t for t in targets if t in by_name]
     cycle = _find_cycle(edges)
     why = (
@@ -74,7 +77,9 @@ def deadlock_error(
     )
     text = [f"Deadlock: {why} (step {steps}, virtual time +{elapsed:g}s)."]
     text.append("Wait-for graph:")
-    text.extend(f"  {line}" for line in graph)
+    for line, location in zip(graph, where):
+        text.append(f"  {line}")
+        text.append(f"      at {location}")
     if cycle:
         text.append("Cycle: " + " -> ".join([*cycle, cycle[0]]))
     return DeadlockError("\n".join(text), graph, cycle)

@@ -185,12 +185,12 @@ def running_caller() -> tuple[Scheduler, ManagedThread] | None:
     return sched, me
 
 
-def point(op: str) -> None:
+def point(op: str, obj: object = None) -> None:
     """A scheduling point named *op* of the calling thread, if it is the running managed
-    thread (see :func:`running_caller`); nothing otherwise."""
+    thread (see :func:`running_caller`); nothing otherwise. *obj*: what it touched."""
     caller = running_caller()
     if caller is not None:
-        caller[0]._point(caller[1], op)
+        caller[0]._point(caller[1], op, obj)
 
 
 def wait_uncontrolled(ready: Callable[[], bool], timeout: float | None, op: str) -> bool:

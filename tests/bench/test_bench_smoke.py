@@ -69,3 +69,18 @@ def test_bench_process_quick_spawn_prints_a_table(tmp_path: Path) -> None:
     if sys.platform == "linux":
         # The workers' CPU is read from /proc: a row of real numbers, not nan.
         assert "nan" not in rows[2], out
+
+
+def test_bench_search_prints_its_table_and_proofs(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_search.py"), "--limit", "20", "--runs", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split()[0] for line in proc.stdout.splitlines() if line]
+    for program in ("waiting", "lost-threads", "lost-pool", "plus-equals"):
+        assert rows.count(program) >= 2, proc.stdout  # its row, then its proof

@@ -15,6 +15,7 @@ from pytest_futures_plugin.deterministic import (
     TASK_HELPERS,
     describe_schedule,
     policy_named,
+    preemption_bound,
     task_modules,
 )
 
@@ -23,7 +24,18 @@ def test_each_name_chooses_its_policy_seeded() -> None:
     assert isinstance(policy_named("random", 1), sch.RandomPolicy)
     assert isinstance(policy_named("pct", 1), sch.PCT)
     assert isinstance(policy_named("fifo", 1), sch.FIFO)
-    assert POLICY_NAMES == ("random", "pct", "fifo")
+    assert isinstance(policy_named("systematic:1", 1), sch.FIFO)  # until the search runs
+    assert POLICY_NAMES == ("random", "pct", "fifo", "systematic[:K]")
+
+
+@pytest.mark.parametrize(("spec", "bound"), [("systematic", 2), ("systematic:0", 0), ("pct", None)])
+def test_a_systematic_name_gives_its_preemption_bound(spec: str, bound: int | None) -> None:
+    assert preemption_bound(spec) == bound
+
+
+def test_a_systematic_name_with_no_number_is_a_value_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="policy 'systematic:two': expected 'systematic' or"):
+        preemption_bound("systematic:two")
 
 
 def test_a_policy_object_is_taken_as_it_is() -> None:
@@ -33,7 +45,9 @@ def test_a_policy_object_is_taken_as_it_is() -> None:
 
 @pytest.mark.parametrize("spec", ["round-robin", None, 3])
 def test_anything_else_is_a_value_error_naming_it_and_the_valid_names(spec: object) -> None:
-    with pytest.raises(ValueError, match=r"expected one of random, pct, fifo or a .*Policy") as e:
+    with pytest.raises(
+        ValueError, match=r"expected one of random, pct, fifo, systematic\[:K\] or a .*Policy"
+    ) as e:
         policy_named(spec, 1)
     assert repr(spec) in str(e.value)
 

@@ -35,6 +35,7 @@ from pytest_futures_plugin.linearizability import (
     step,
 )
 from pytest_futures_plugin.scheduler import Scripted
+from pytest_futures_plugin.scheduler.search import ExplorationFailed
 from pytest_futures_plugin.sections import FutureErrors, SectionHungError, run_section
 from specs import test_linearizability as spec
 from specs._harness import BOUND
@@ -234,6 +235,44 @@ def test_the_spec_catches_a_racy_future_with_a_shrunk_schedule(future_class: typ
         )
     assert again.value.history == error.history
     assert again.value.schedule == error.schedule
+
+
+RACES = {
+    "cancel/set_running": ((Call("cancel"),), (Call("set_running_or_notify_cancel"),)),
+    "callback/set_result": ((Call("add_done_callback", 0),), (Call("set_result", 1),)),
+    "set_result twice": ((Call("set_result", 1),), (Call("set_result", 2),)),
+}
+"""Two-thread sections, each the race of one broken future (in ``BROKEN``'s order)."""
+
+
+@pytest.mark.parametrize(
+    ("future_class", "race"), list(zip(BROKEN, RACES)), ids=lambda x: getattr(x, "__name__", x)
+)
+def test_a_systematic_search_of_a_section_catches_a_racy_future(
+    future_class: type[Any], race: str
+) -> None:
+    section = spec.Section((), RACES[race])
+    with pytest.raises(ExplorationFailed) as raised:
+        spec.search_section(
+            future_class, FutureErrors(), spec.controlled_for(future_class), section
+        )
+    assert isinstance(raised.value.__cause__, NotLinearizableError)
+    assert raised.value.exploration.schedules <= 50, raised.value.exploration.report()
+
+
+@pytest.mark.parametrize(
+    "future_class", [concurrent.futures.Future, executor_impl.Future], ids=["stdlib", "impl"]
+)
+@pytest.mark.parametrize("race", RACES)
+def test_a_systematic_search_proves_a_correct_future_on_each_section(
+    future_class: type[Any], race: str
+) -> None:
+    section = spec.Section((), RACES[race])
+    result = spec.search_section(
+        future_class, FutureErrors(), spec.controlled_for(future_class), section
+    )
+    assert result.failure is None, result.report()
+    assert result.exhausted, result.report()
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,8 @@ def test_an_unknown_policy_is_a_usage_error_naming_it(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(
         [
             (
-                "*futures_scheduler(policy='round-robin'): expected one of random, pct, fifo "
+                "*futures_scheduler(policy='round-robin'): expected one of random, pct, fifo, "
+                "systematic?:K? "
                 "or a pytest_futures_plugin.scheduler.Policy*"
             )
         ]
