@@ -186,7 +186,7 @@ def futures_backend(request: pytest.FixtureRequest, executor_backend: str) -> Ba
     # The test's own scheduler (it takes ``scheduler``/``virtual_clock``) manages the threads
     # of any thread-based backend: entered before the executor is made, left after it is shut.
     if backend.deterministic or "futures_scheduler" in request.fixturenames:
-        if backend.capabilities.processes:
+        if _backends.in_processes(backend):
             reason = (
                 f"--executor={backend.name}: its tasks run in other processes; the "
                 "deterministic scheduler controls the threads of this process only (the "

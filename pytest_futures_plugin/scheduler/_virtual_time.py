@@ -21,6 +21,8 @@ from ._state import ScheduleAborted, point, real_monotonic, real_sleep, running_
 __all__ = [
     "GLOBAL_TIME",
     "global_monotonic",
+    "global_monotonic_ns",
+    "global_perf_counter",
     "global_sleep",
     "monotonic",
     "monotonic_ns",
