@@ -334,6 +334,17 @@ def controlled_modules(factory: Callable[..., Any], module_name: str) -> tuple[s
     return tuple(dict.fromkeys(names))
 
 
+def in_processes(backend: Backend) -> bool:
+    """Whether *backend*'s tasks run in other processes: a subclass of a known process pool
+    without probing (a probe under a scheduler's run would be controlled), else probed."""
+    import executor_impl
+
+    pools = (concurrent.futures.ProcessPoolExecutor, executor_impl.ProcessPoolExecutor)
+    if isinstance(backend.factory, type) and issubclass(backend.factory, pools):
+        return True
+    return backend.capabilities.processes
+
+
 def _deterministic(value: str, base: Backend) -> Backend:
     """``deterministic:MODULE:ATTR``: the backend *base* under the scheduler."""
     return dataclasses.replace(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "POLICY_NAMES",
+    "RUNTIME_MODULES",
     "SEARCH_OPTIONS",
     "TASK_HELPERS",
     "derive_seed",
@@ -43,6 +44,18 @@ SEARCH_OPTIONS = ("max_schedules", "max_seconds", "fine")
 
 TASK_HELPERS = ("pytest_futures_plugin.tasks", "pytest_futures_plugin.faults")
 """Our modules of tasks, controlled in every run so that their waits are scheduling points."""
+
+RUNTIME_MODULES = (
+    "concurrent.futures._base",
+    "concurrent.futures.thread",
+    "executor_impl",
+    "executor_impl._executor",
+    "executor_impl.thread",
+    "executor_impl._sync",
+)
+"""The thread pools' modules, the stdlib's and executor_impl's, controlled in every run: a
+``ThreadPoolExecutor``, ``wait()``, ``as_completed()`` or ``Future.result(timeout=)`` used on a
+managed thread is controlled wherever the code that calls it lives, with no module list."""
 
 
 def derive_seed(base_seed: int, nodeid: str) -> int:
@@ -122,7 +135,8 @@ def search_test(
 
 def task_modules(module: types.ModuleType) -> list[str]:
     """The modules a test's tasks come from: the test module, the modules of its package
-    imported so far (a ``_tasks.py``, the specs' ``_harness``), and :data:`TASK_HELPERS`."""
+    imported so far (a ``_tasks.py``, the specs' ``_harness``), :data:`TASK_HELPERS` and
+    :data:`RUNTIME_MODULES`."""
     name = module.__name__
     package = name.rpartition(".")[0]
     siblings = (
@@ -130,7 +144,7 @@ def task_modules(module: types.ModuleType) -> list[str]:
         if package
         else []
     )
-    return [name, *siblings, *TASK_HELPERS]
+    return [name, *siblings, *TASK_HELPERS, *RUNTIME_MODULES]
 
 
 def describe_schedule(sched: Scheduler, decisions: int = 200, points: int = 25) -> str:

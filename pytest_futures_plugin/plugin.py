@@ -183,15 +183,24 @@ def _backend_named(config: pytest.Config, name: str) -> Backend:
 def futures_backend(request: pytest.FixtureRequest, executor_backend: str) -> Backend:
     """The :class:`~pytest_futures_plugin.backends.Backend` that ``executor_backend`` names."""
     backend = _backend_named(request.config, executor_backend)
-    if backend.deterministic:
-        if backend.capabilities.processes:
-            raise pytest.UsageError(
+    # The test's own scheduler (it takes ``scheduler``/``virtual_clock``) manages the threads
+    # of any thread-based backend: entered before the executor is made, left after it is shut.
+    if backend.deterministic or "futures_scheduler" in request.fixturenames:
+        if _backends.in_processes(backend):
+            reason = (
                 f"--executor={backend.name}: its tasks run in other processes; the "
-                "deterministic scheduler controls the threads of this process only"
+                "deterministic scheduler controls the threads of this process only (the "
+                "scheduler and virtual_clock fixtures need a thread-based backend)"
             )
+            if backend.deterministic:
+                raise pytest.UsageError(reason)
+            pytest.skip(reason)
         # By our own name: a project may have a fixture of its own called ``scheduler``.
         scheduler: Scheduler = request.getfixturevalue("futures_scheduler")
-        scheduler.control(*backend.controlled)
+        # Its module, its classes' and the stdlib's ``_base``: the test may use the stdlib's
+        # wait()/as_completed() on any backend.
+        found = _backends.controlled_modules(backend.factory, backend.api_module)
+        scheduler.control(*dict.fromkeys((*backend.controlled, *found)))
     return backend
 
 

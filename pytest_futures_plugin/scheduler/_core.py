@@ -43,7 +43,7 @@ from ._state import (
     scheduler_of_caller,
     wait_uncontrolled,
 )
-from ._virtual_time import global_monotonic, global_sleep
+from ._virtual_time import GLOBAL_TIME
 from .clock import Clock, VirtualClock
 from .policies import FIFO, OwnerFirst, Policy, RandomPolicy
 
@@ -298,8 +298,8 @@ class Scheduler:
         self._owner = self._current = owner
         _state.ACTIVE = self
         try:
-            self._patches.patch(_time_module, "sleep", global_sleep)
-            self._patches.patch(_time_module, "monotonic", global_monotonic)
+            for name, function in GLOBAL_TIME.items():
+                self._patches.patch(_time_module, name, function)
             for module in self._modules:
                 self._patches.patch_module(module)
             logging.getLogger("concurrent.futures").addFilter(self._log_filter)

@@ -19,7 +19,10 @@ from . import _state
 from ._state import ScheduleAborted, point, real_monotonic, real_sleep, running_caller
 
 __all__ = [
+    "GLOBAL_TIME",
     "global_monotonic",
+    "global_monotonic_ns",
+    "global_perf_counter",
     "global_sleep",
     "monotonic",
     "monotonic_ns",
@@ -30,6 +33,9 @@ __all__ = [
 ]
 
 _get_ident = _thread.get_ident
+_real_time = _time_module.time
+_real_perf_counter = _time_module.perf_counter
+_real_monotonic_ns = _time_module.monotonic_ns
 
 
 def sleep(seconds: float) -> None:
@@ -111,4 +117,30 @@ def wall() -> float:
     if sched is not None and _get_ident() in sched._threads_by_ident:
         point("clock")
         return sched.clock.wall()
-    return _time_module.time()
+    return _real_time()
+
+
+def _managed() -> bool:
+    sched = _state.ACTIVE
+    return sched is not None and _get_ident() in sched._threads_by_ident
+
+
+def global_perf_counter() -> float:
+    """``time.perf_counter`` for the whole process during a run: virtual in managed threads."""
+    return monotonic() if _managed() else _real_perf_counter()
+
+
+def global_monotonic_ns() -> int:
+    """``time.monotonic_ns`` for the whole process during a run: virtual in managed threads."""
+    return monotonic_ns() if _managed() else _real_monotonic_ns()
+
+
+GLOBAL_TIME = {
+    "sleep": global_sleep,
+    "monotonic": global_monotonic,
+    "monotonic_ns": global_monotonic_ns,
+    "perf_counter": global_perf_counter,
+    "time": wall,
+}
+"""What the ``time`` module's functions are for the whole process during a run: the virtual
+ones in managed threads, wherever the code that calls them lives; the real ones elsewhere."""

@@ -12,6 +12,7 @@ import pytest
 from pytest_futures_plugin import scheduler as sch
 from pytest_futures_plugin.deterministic import (
     POLICY_NAMES,
+    RUNTIME_MODULES,
     TASK_HELPERS,
     describe_schedule,
     policy_named,
@@ -57,10 +58,19 @@ def test_the_task_modules_are_the_test_module_its_imported_siblings_and_our_help
     sys.modules[sibling] = types.ModuleType(sibling)
     try:
         module = types.ModuleType(f"{package}.test_x")
-        assert task_modules(module) == [f"{package}.test_x", sibling, *TASK_HELPERS]
+        assert task_modules(module) == [
+            f"{package}.test_x",
+            sibling,
+            *TASK_HELPERS,
+            *RUNTIME_MODULES,
+        ]
     finally:
         del sys.modules[sibling]
-    assert task_modules(types.ModuleType("test_top_level")) == ["test_top_level", *TASK_HELPERS]
+    assert task_modules(types.ModuleType("test_top_level")) == [
+        "test_top_level",
+        *TASK_HELPERS,
+        *RUNTIME_MODULES,
+    ]
 
 
 def test_a_schedule_is_described_with_its_threads_decisions_and_last_points() -> None:
