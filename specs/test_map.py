@@ -65,6 +65,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from pytest_futures_plugin.controls import ControlError, Controls, ControlTimeout
 
 from . import _tasks
+from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import (
     BOUND,
     EXPIRES,
@@ -73,6 +74,7 @@ from ._harness import (
     run_spec,
     shut_down_within_bound,
 )
+from ._known_bugs import expects_known_bug
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -290,6 +292,8 @@ class MapResults(RuleBasedStateMachine):
         shut_down_within_bound(self.executor, "at teardown")
 
 
+@expects_known_bug("dask_map_rejects_iterators")
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_map(futures_backend: Backend, futures_seed: int) -> None:
     """Results of ``Executor.map`` come as this module's docstring says."""
     run_spec(MapResults, futures_backend, seed=futures_seed, phases=NO_SHRINKING)
