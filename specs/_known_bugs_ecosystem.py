@@ -196,7 +196,8 @@ def register_all() -> None:
     )
     bug(
         "dask_cancel_running_returns_true",
-        "dask ClientExecutor: cancel() returns True for a call that is running",
+        "dask ClientExecutor: cancel() returns True for a call that is running (or already "
+        "handed to a worker), and the call goes on",
         _cancel_of_a_running_call_succeeds,
     )
     bug(
