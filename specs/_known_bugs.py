@@ -36,7 +36,7 @@ from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
 from pytest_futures_plugin.guards import process_wide
 
-from . import _tasks
+from . import _known_bugs_ecosystem, _tasks
 from ._harness import BOUND, join_threads_started_since, shut_down_within_bound
 
 if TYPE_CHECKING:
@@ -325,6 +325,12 @@ register(
         cpython=True,
     )
 )
+
+
+# ------------------------------------------------------------------------------------------
+# The bugs of third-party executors (their probes live in their own module)
+
+_known_bugs_ecosystem.register_all()
 
 
 __all__ = [

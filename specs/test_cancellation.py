@@ -382,6 +382,12 @@ class Cancellation(RuleBasedStateMachine):
             self._callbacks_called_once(call, "once every call ended")
 
 
+@expects_known_bug(
+    "futurist_shutdown_cancel_futures",
+    "dask_running_never_true",
+    "dask_cancel_running_returns_true",
+)
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_cancellation(futures_backend: Backend, futures_seed: int) -> None:
     """cancel() and shutdown(cancel_futures=True) on a real pool, as the docstring says."""
     run_spec(Cancellation, futures_backend, seed=futures_seed, scale=4)
@@ -409,7 +415,7 @@ def _wake_stdlib_waiters(futures: list[Future[Any]]) -> None:
         logging.disable(logging.NOTSET)
 
 
-@expects_known_bug("gh-109934", "gh-136655")
+@expects_known_bug("gh-109934", "gh-136655", "futurist_shutdown_cancel_futures")
 @pytest.mark.usefixtures("futures_known_bugs")
 def test_shutdown_cancel_futures_wakes_waiters(futures_backend: Backend) -> None:
     """A thread blocked in ``wait()`` or ``as_completed()`` on queued futures returns once

@@ -352,6 +352,8 @@ class ExceptionPropagation(RuleBasedStateMachine):
                 self._check_exception(future, future.exception(timeout=0))
 
 
+@expects_known_bug("loky_unpicklable_exception")
+@pytest.mark.usefixtures("futures_known_bugs")
 def test_exception_propagation(futures_backend: Backend, futures_seed: int) -> None:
     """Exceptions reach result(), exception() and map as the docstring above says."""
     # One failure is enough: shrinking each distinct one on a real pool takes minutes.

@@ -97,7 +97,12 @@ def test_classify_names_an_unknown_outcome_or_phase(outcome: str, when: str, bad
             "gh-101267: shared (inherited from CPython; https://github.com/python/cpython/issues/101267)",
             ["gh-101267"],
         ),
+        (
+            "docs/upstream/dask_map_after_shutdown.py: runs (docs/upstream/dask_map_after_shutdown.py)",
+            ["docs/upstream/dask_map_after_shutdown.py"],
+        ),
         ("thegh-1, gh-12a, gh-, bpo 3, issue 7, github.com/a/b/tree/9", []),
+        ("x/docs/upstream/a.py, docs/upstream/b.txt, docs/upstream/.py", []),
         ("", []),
     ],
 )

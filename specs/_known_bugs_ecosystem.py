@@ -1,0 +1,213 @@
+"""Known bugs of third-party executors (loky, futurist, dask), each recognised by a behaviour
+probe run on the backend under test, never by its name or class.
+
+Each is a bug the specs found in that executor against the ``concurrent.futures``
+documentation; the project's ``docs/upstream/`` holds a standalone reproduction of each, ready to
+file upstream (no upstream report exists yet), which is the link in the KNOWN-BUG cell. The
+probes here are compact versions of those reproductions (the specs cannot import the docs):
+bounded, and each shuts its pool down. Registered on import (by :mod:`._known_bugs`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from pytest_futures_plugin import faults, tasks
+from pytest_futures_plugin.controls import Controls
+
+from ._harness import join_threads_started_since, shut_down_within_bound
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from pytest_futures_plugin.backends import Backend
+
+QUEUED = 4
+"""Calls a probe queues behind a blocked one (more than a process pool's call queue takes)."""
+
+
+def _bound() -> float:
+    from ._known_bugs import _bound as bound
+
+    return bound()
+
+
+def _reproduction(name: str) -> str:
+    return f"docs/upstream/{name}.py"
+
+
+def _an_unpicklable_exception_breaks_the_pool(backend: Backend) -> bool:
+    """After a call raised an exception that cannot be pickled, the next call on the same
+    pool fails (the pool broke) instead of returning its result."""
+    if not backend.capabilities.processes:
+        return False
+    api = backend.api
+    pool = backend.make(max_workers=1)
+    try:
+        first = pool.submit(faults.raise_unpicklable_error, "a known-bug probe")
+        try:
+            first.result(timeout=_bound())
+        except api.TimeoutError:
+            raise
+        except BaseException:
+            pass  # failing this call is right; what matters is the next one
+        try:
+            return bool(pool.submit(tasks.return_value, 1024).result(timeout=_bound()) != 1024)
+        except api.TimeoutError:
+            raise
+        except Exception:
+            return True
+    finally:
+        shut_down_within_bound(pool, "of a known-bug probe")
+
+
+def _queued_behind_a_held_call(backend: Backend, **shutdown: bool) -> list[Future[Any]]:
+    """Queue :data:`QUEUED` calls behind a held one on a one-worker pool, shut it down with
+    *shutdown* (``wait=False``), let the held call go, and wait (bounded) for the queued
+    calls: the queued futures."""
+    api = backend.api
+    with Controls(timeout=_bound()) as controls:
+        gate = controls.gate("known-bug probe")
+        before = set(threading.enumerate())
+        pool = backend.make(max_workers=1)
+        try:
+            held = pool.submit(tasks.block_on, gate)
+            gate.wait_inside(1, timeout=_bound())
+            if held.done():  # ran inside submit(): nothing can queue behind it
+                raise RuntimeError("the held call ended before the probe could queue calls")
+            queued = [pool.submit(tasks.return_value, i) for i in range(QUEUED)]
+            pool.shutdown(wait=False, **shutdown)
+            gate.release()
+            deadline = time.monotonic() + _bound()
+            for future in queued:  # not wait(): gh-109934 leaves cancelled futures unnotified
+                try:
+                    future.exception(timeout=max(0.0, deadline - time.monotonic()))
+                except (api.CancelledError, api.TimeoutError):
+                    pass
+            return queued
+        finally:
+            gate.release()
+            shut_down_within_bound(pool, "of a known-bug probe")
+            join_threads_started_since(before)
+
+
+def _cancel_futures_cancels_nothing(backend: Backend) -> bool:
+    """``shutdown(wait=False, cancel_futures=True)`` cancels none of the calls queued behind a
+    held one (the documentation: it cancels all pending futures not yet running)."""
+    if not backend.capabilities.cancel_futures:
+        return False
+    queued = _queued_behind_a_held_call(backend, cancel_futures=True)
+    return not any(future.cancelled() for future in queued)
+
+
+def _shutdown_nowait_strands_queued_calls(backend: Backend) -> bool:
+    """After ``shutdown(wait=False)``, calls queued before it are neither run nor cancelled
+    within the bound (the documentation: pending futures are executed before the resources
+    are freed)."""
+    queued = _queued_behind_a_held_call(backend)
+    return not all(future.done() for future in queued)
+
+
+def _running_and_cancel(backend: Backend) -> tuple[bool, bool]:
+    """Hold one call inside a worker: whether its future says ``running()``, and what
+    ``cancel()`` returns for it."""
+    with Controls(timeout=_bound()) as controls:
+        gate = controls.gate("known-bug probe")
+        before = set(threading.enumerate())
+        pool = backend.make(max_workers=2)
+        try:
+            future = pool.submit(tasks.block_on, gate, "held")
+            gate.wait_inside(1, timeout=_bound())
+            if future.done():  # ran inside submit(): no running state to look at
+                raise RuntimeError("the held call ended before the probe could look at it")
+            running = future.running()
+            cancelled = future.cancel()
+            return running, cancelled
+        finally:
+            gate.release()
+            shut_down_within_bound(pool, "of a known-bug probe")
+            join_threads_started_since(before)
+
+
+def _running_never_true(backend: Backend) -> bool:
+    running, _ = _running_and_cancel(backend)
+    return not running
+
+
+def _cancel_of_a_running_call_succeeds(backend: Backend) -> bool:
+    _, cancelled = _running_and_cancel(backend)
+    return cancelled
+
+
+def _map_rejects_an_iterator(backend: Backend) -> bool:
+    """``map()`` over an iterator (not a sequence) refuses it or loses its items."""
+    pool = backend.make(max_workers=2)
+    try:
+        return list(pool.map(tasks.return_value, iter([1, 2]), timeout=_bound())) != [1, 2]
+    except TypeError:
+        return True
+    finally:
+        shut_down_within_bound(pool, "of a known-bug probe")
+
+
+def _map_after_shutdown_runs(backend: Backend) -> bool:
+    """``map()`` after ``shutdown()`` runs the calls instead of raising RuntimeError."""
+    pool = backend.make(max_workers=2)
+    try:
+        pool.shutdown(wait=False)
+        list(pool.map(tasks.return_value, [1, 2], timeout=_bound()))
+    except RuntimeError:
+        return False
+    finally:
+        shut_down_within_bound(pool, "of a known-bug probe")
+    return True
+
+
+def register_all() -> None:
+    """Register the third-party known bugs (called once, by :mod:`._known_bugs`)."""
+    from ._known_bugs import KnownBug, register
+
+    def bug(key: str, summary: str, probe: Any) -> None:
+        where = _reproduction(key)
+        register(KnownBug(key=key, issue=where, url=where, summary=summary, probe=probe))
+
+    bug(
+        "loky_unpicklable_exception",
+        "loky: a call raising an unpicklable exception kills its worker and breaks the executor",
+        _an_unpicklable_exception_breaks_the_pool,
+    )
+    bug(
+        "futurist_shutdown_cancel_futures",
+        "futurist: shutdown(cancel_futures=True) accepts the keyword and cancels nothing",
+        _cancel_futures_cancels_nothing,
+    )
+    bug(
+        "futurist_shutdown_nowait_pending",
+        "futurist: shutdown(wait=False) leaves the calls still queued pending for ever",
+        _shutdown_nowait_strands_queued_calls,
+    )
+    bug(
+        "dask_running_never_true",
+        "dask ClientExecutor: Future.running() is never True (set_running_or_notify_cancel "
+        "is never called)",
+        _running_never_true,
+    )
+    bug(
+        "dask_cancel_running_returns_true",
+        "dask ClientExecutor: cancel() returns True for a call that is running (or already "
+        "handed to a worker), and the call goes on",
+        _cancel_of_a_running_call_succeeds,
+    )
+    bug(
+        "dask_map_rejects_iterators",
+        "dask ClientExecutor: map() refuses an iterator (Client.map takes no iterators)",
+        _map_rejects_an_iterator,
+    )
+    bug(
+        "dask_map_after_shutdown",
+        "dask ClientExecutor: map() after shutdown() runs the calls instead of raising "
+        "RuntimeError",
+        _map_after_shutdown_runs,
+    )
