@@ -20,6 +20,7 @@ the model, then filter by what was observed.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import re
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
     from pytest_futures_plugin.backends import Backend, FuturesAPI
+    from pytest_futures_plugin.controls import Gate, Recorder
 
 SPEC_BOUND_ENV = "PYTEST_FUTURES_SPEC_BOUND"
 DEFAULT_BOUND = 10.0
@@ -531,3 +533,26 @@ __all__ = [
     "run_spec",
     "shut_down_within_bound",
 ]
+
+
+@dataclasses.dataclass
+class Call:
+    """One submitted call: it returns its label; a held one first waits for the gate."""
+
+    label: int
+    future: Future[Any]
+    held: bool
+
+    def __str__(self) -> str:
+        return f"call {self.label}{' (held)' if self.held else ''}"
+
+
+def submit_call(
+    pool: Executor, recorder: Recorder, hold: Gate, calls: dict[int, Call], held: bool
+) -> int:
+    """Submit the next call of *calls* (labelled by its position), which records its start
+    and finish in *recorder*, first waiting for *hold* if *held*; return its label."""
+    label = len(calls)
+    future = pool.submit(tasks.record_start_finish, recorder, label, label, hold if held else None)
+    calls[label] = Call(label, future, held)
+    return label

@@ -61,10 +61,12 @@ from ._harness import (
     BOUND,
     EXPIRES,
     Background,
+    Call,
     call_within_bound,
     join_threads_started_since,
     result_within,
     run_spec,
+    submit_call,
 )
 from ._known_bugs import expects_known_bug
 from ._tasks import SpecError
@@ -83,18 +85,6 @@ FIRST_CALLS = st.lists(st.booleans(), max_size=4).flatmap(
     lambda more: st.permutations([True, *more])
 )
 """Whether each of the first calls is held: one at least, anywhere among them."""
-
-
-@dataclasses.dataclass
-class Call:
-    """One submitted call: it returns its label; a held one first waits for the gate."""
-
-    label: int
-    future: Future[Any]
-    held: bool
-
-    def __str__(self) -> str:
-        return f"call {self.label}{' (held)' if self.held else ''}"
 
 
 def _new_event() -> threading.Event:
@@ -167,11 +157,7 @@ class Shutdown(RuleBasedStateMachine):
         return self._submit(held)
 
     def _submit(self, held: bool) -> int:
-        label = len(self.by_label)
-        gate = self.hold if held else None
-        future = self.pool.submit(tasks.record_start_finish, self.recorder, label, label, gate)
-        self.by_label[label] = Call(label, future, held)
-        return label
+        return submit_call(self.pool, self.recorder, self.hold, self.by_label, held)
 
     @precondition(lambda self: not self._held())
     @rule(label=calls)

@@ -33,9 +33,8 @@ Never after ``shutdown()``: the stdlib's pool forgets its workers there, so that
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import strategies as st
@@ -53,10 +52,18 @@ from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
 from pytest_futures_plugin.guards import LeakCheck
 
-from ._harness import BOUND, NO_SHRINKING, call_within_bound, run_spec, shut_down_within_bound
+from ._harness import (
+    BOUND,
+    NO_SHRINKING,
+    Call,
+    call_within_bound,
+    run_spec,
+    shut_down_within_bound,
+    submit_call,
+)
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor, Future
+    from concurrent.futures import Executor
 
     from hypothesis.stateful import MultipleResults
 
@@ -74,18 +81,6 @@ def offered(backend: Backend) -> tuple[str, ...]:
         return tuple(name for name in METHODS if callable(getattr(executor, name, None)))
     finally:
         executor.shutdown(wait=True)
-
-
-@dataclasses.dataclass
-class Call:
-    """One submitted call: it returns its label; a held one first waits for the gate."""
-
-    label: int
-    future: Future[Any]
-    held: bool
-
-    def __str__(self) -> str:
-        return f"call {self.label}{' (held)' if self.held else ''}"
 
 
 class TerminateWorkers(RuleBasedStateMachine):
@@ -113,11 +108,7 @@ class TerminateWorkers(RuleBasedStateMachine):
         return self.executor
 
     def _submit(self, held: bool) -> int:
-        label = len(self.by_label)
-        gate = self.hold if held else None
-        future = self.pool.submit(tasks.record_start_finish, self.recorder, label, label, gate)
-        self.by_label[label] = Call(label, future, held)
-        return label
+        return submit_call(self.pool, self.recorder, self.hold, self.by_label, held)
 
     # -- rules -------------------------------------------------------------------------------
 
