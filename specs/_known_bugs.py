@@ -68,6 +68,12 @@ class KnownBug:
     probe: Callable[[Backend], bool]
     url: str = ""
     cpython: bool = False
+    package: str = ""
+    """For a bug of a third-party executor: its top-level package (``"distributed"``). Only
+    a backend whose executor is built from that package (a class of its type's MRO comes
+    from it) can show this bug; another executor that behaves the same way has a bug of its
+    own, which the spec reports as FAIL, not under this package's issue. CPython's bugs have
+    none: any executor may inherit them, by subclassing or by copying the stdlib's code."""
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -117,11 +123,29 @@ def shows(backend: Backend, key: str) -> bool:
         if seen not in _SHOWN:
             try:
                 with process_wide():  # the library's own threads, started on first use
-                    _SHOWN[seen] = bool(bug.probe(backend))
+                    _SHOWN[seen] = (
+                        not bug.package or bug.package in _packages_of(backend)
+                    ) and bool(bug.probe(backend))
             except Exception as error:  # too broken to try: the spec itself will say why
                 _PROBE_ERRORS[seen] = error
                 _SHOWN[seen] = False
         return _SHOWN[seen]
+
+
+_PACKAGES: dict[str, frozenset[str]] = {}
+
+
+def _packages_of(backend: Backend) -> frozenset[str]:
+    """The top-level packages of the classes an executor of *backend* is built from (the MRO
+    of its type), found once per backend name."""
+    if backend.name not in _PACKAGES:
+        pool = backend.make(max_workers=1)
+        try:
+            mro = type(pool).__mro__
+        finally:
+            shut_down_within_bound(pool, "of a known-bug probe")
+        _PACKAGES[backend.name] = frozenset(c.__module__.partition(".")[0] for c in mro)
+    return _PACKAGES[backend.name]
 
 
 def xfail_reason(backend: Backend, keys: tuple[str, ...]) -> str | None:

@@ -165,13 +165,21 @@ def _map_after_shutdown_runs(backend: Backend) -> bool:
     return True
 
 
+_PACKAGES = {"loky": "loky", "futurist": "futurist", "dask": "distributed"}
+"""The package each bug lives in, by the prefix of its key: only executors built from it can
+show the bug (see ``KnownBug.package``)."""
+
+
 def register_all() -> None:
     """Register the third-party known bugs (called once, by :mod:`._known_bugs`)."""
     from ._known_bugs import KnownBug, register
 
     def bug(key: str, summary: str, probe: Any) -> None:
         where = _reproduction(key)
-        register(KnownBug(key=key, issue=where, url=where, summary=summary, probe=probe))
+        package = _PACKAGES[key.partition("_")[0]]
+        register(
+            KnownBug(key=key, issue=where, url=where, summary=summary, probe=probe, package=package)
+        )
 
     bug(
         "loky_unpicklable_exception",

@@ -55,6 +55,21 @@ def test_the_probe_finds_the_bug_where_it_was_found(key: str) -> None:
     name, package = FOUND_ON[key]
     pytest.importorskip(package)
     assert _known_bugs.REGISTRY[key].probe(backends.lookup(name)) is True
+    assert _known_bugs.REGISTRY[key].package == package
+    assert _known_bugs.shows(backends.lookup(name), key) is True
+
+
+def test_an_executor_not_built_from_the_package_does_not_show_its_bug() -> None:
+    """An executor of another package that behaves like a third-party bug has a bug of its
+    own: the spec reports it as FAIL, not under that package's issue (the broken executor
+    ``CancelOfRunning`` returns True from ``cancel()`` of a running call, as dask does)."""
+    from tests.specs.broken.cancellation import CancelOfRunning
+
+    backend = backends.Backend(
+        "cancel-of-running", CancelOfRunning.ThreadPoolExecutor, "concurrent.futures", "broken"
+    )
+    assert _known_bugs.REGISTRY["dask_cancel_running_returns_true"].probe(backend) is True
+    assert _known_bugs.shows(backend, "dask_cancel_running_returns_true") is False
 
 
 def test_the_probes_are_registered_once() -> None:
