@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import backends as _backends
@@ -30,6 +31,7 @@ __all__ = [
     "ENV_WATCH",
     "MARKERS",
     "OPTIONS",
+    "WATCH_BY_DEFAULT",
     "Option",
     "Settings",
     "SettingsError",
@@ -45,6 +47,13 @@ ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
 ENV_SEED = "PYTEST_FUTURES_SEED"
 ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
 ENV_SPEC_BOUND = "PYTEST_FUTURES_SPEC_BOUND"
+
+WATCH_BY_DEFAULT = sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11)
+"""Whether the deadlock watcher runs unless told: not on CPython 3.11, where walking another
+thread's stack (``frame.f_back`` of ``sys._current_frames()``) can crash the interpreter
+(the CPython gh-99110 family: a segfault in ``PyFrame_GetBack``, seen here on 3.11.7 while a
+spec started threads quickly); the watcher polls every stack five times a second, so there it
+is opt-in (``--futures-deadlock-watch=on``)."""
 ENV_WATCH = "PYTEST_FUTURES_DEADLOCK_WATCH"
 
 
@@ -113,7 +122,8 @@ OPTIONS = (
         "--futures-deadlock-watch",
         "futures_deadlock_watch",
         "Fail an executor test on real threads when its threads wait with no timeout "
-        "on futures that can never complete, printing the wait-for graph (default on; "
+        "on futures that can never complete, printing the wait-for graph (default on, "
+        "off on CPython 3.11, where walking other threads' stacks can crash it; "
         "env PYTEST_FUTURES_DEADLOCK_WATCH, ini futures_deadlock_watch).",
         metavar="on|off",
         ini="Default for --futures-deadlock-watch.",
@@ -226,7 +236,8 @@ def read(
 def _deadlock_watch(
     option: Callable[[str], Any], ini: Callable[[str], Any], environ: Mapping[str, str]
 ) -> bool:
-    """Whether the deadlock watcher runs: ``on`` (the default) or ``off``, validated."""
+    """Whether the deadlock watcher runs: ``on`` or ``off``, validated; by default
+    :data:`WATCH_BY_DEFAULT`."""
     for source, value in (
         ("--futures-deadlock-watch", option("futures_deadlock_watch")),
         (ENV_WATCH, environ.get(ENV_WATCH)),
@@ -236,7 +247,7 @@ def _deadlock_watch(
             if str(value).lower() not in ("on", "off"):
                 raise SettingsError(f"{source}={value!r}: expected 'on' or 'off'")
             return str(value).lower() == "on"
-    return True
+    return WATCH_BY_DEFAULT
 
 
 def _hang_timeout(
