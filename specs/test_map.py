@@ -419,8 +419,7 @@ def takes_buffersize(executor: Executor) -> bool:
             close()
 
 
-PROBE_ITEMS = 8
-"""Items of the input with which :func:`takes_buffersize` probes that the buffer is honoured."""
+PROBE_ITEMS = 8  # items of the input with which takes_buffersize() probes the buffer
 
 
 class CountedInput:
