@@ -40,7 +40,7 @@ the run, for managed threads only (other threads see the real ones). executor_im
 ordinary controlled modules: the very same code runs, under control.
 
 The package, by concept: ``_state`` (managed threads, errors, the active scheduler),
-``policies``, ``_core`` (the Scheduler), ``_report`` (deadlock and uncontrolled-blocking
+``policies``, ``_core`` (the Scheduler), ``_threads`` (what a managed thread runs), ``_report`` (deadlock and uncontrolled-blocking
 reports), ``_primitives`` (controlled Lock ... Thread, queues), ``_virtual_time`` (sleep,
 monotonic, stable ids), ``_patching`` (what a controlled module sees) and ``clock``.
 

@@ -32,7 +32,6 @@ from ._state import (
     ABORT_JOIN,
     BLOCKED,
     FINISHED,
-    NEW,
     RUNNABLE,
     DeadlockError,
     DropAborts,
@@ -43,6 +42,7 @@ from ._state import (
     scheduler_of_caller,
     wait_uncontrolled,
 )
+from ._threads import adopt
 from ._virtual_time import GLOBAL_TIME
 from .clock import Clock, VirtualClock
 from .policies import FIFO, OwnerFirst, Policy, RandomPolicy
@@ -548,37 +548,7 @@ class Scheduler:
 
     def _adopt(self, thread: threading.Thread) -> ManagedThread:
         """Register *thread* (not yet started) as managed; wrap its ``run``."""
-        record = ManagedThread(self._next_tid, thread.name)
-        self._next_tid += 1
-        record.state = NEW  # not schedulable before its real thread exists
-        self._threads.append(record)
-        self._real_threads.append(thread)
-        run = thread.run
-
-        def managed_run() -> None:
-            self._threads_by_ident[_get_ident()] = record
-            record.ident = _get_ident()
-            record.wake.acquire()  # parked until first picked
-            try:
-                if not self._aborting:
-                    run()
-            except ScheduleAborted:
-                pass
-            finally:
-                record.state = FINISHED
-                # Break the cycle thread -> managed_run -> scheduler -> thread, so that the
-                # thread object goes as soon as its pool drops it: threading keeps every
-                # thread in a weak set, where garbage threads of earlier runs, whose stable
-                # hashes are the same few numbers, would pile up in one hash chain.
-                vars(thread).pop("run", None)
-                if not self._aborting:
-                    try:
-                        self._switch(record)
-                    except ScheduleAborted:
-                        pass
-
-        thread.run = managed_run  # type: ignore[method-assign]
-        return record
+        return adopt(self, thread)
 
     def __repr__(self) -> str:
         state = "active" if self.active else ("finished" if self._finished else "new")
