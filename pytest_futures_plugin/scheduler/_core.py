@@ -43,6 +43,7 @@ from ._state import (
     wait_uncontrolled,
 )
 from ._threads import adopt
+from ._threads import start as start_on_worker
 from ._virtual_time import GLOBAL_TIME
 from .clock import Clock, VirtualClock
 from .policies import FIFO, OwnerFirst, Policy, RandomPolicy
@@ -72,7 +73,9 @@ class Scheduler:
     *autojump* (jump virtual time when every thread is blocked), *max_steps* (scheduling
     points before :class:`LivelockError`), *uncontrolled_timeout* (real seconds a thread may
     run without reaching a scheduling point before :class:`UncontrolledBlockingError`; None
-    never), *modules* (controlled for every run, see :meth:`control`).
+    never), *modules* (controlled for every run, see :meth:`control`), *reuse_threads* (run
+    managed threads on OS threads kept from earlier schedules, see :mod:`._threads`; False
+    starts an OS thread for each).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Scheduler:
         uncontrolled_timeout: float | None = 10.0,
         modules: Iterable[types.ModuleType | str] = (),
         record: bool = True,
+        reuse_threads: bool = True,
     ) -> None:
         self.policy = policy if policy is not None else RandomPolicy(seed)
         self.clock = VirtualClock(autojump=autojump)
@@ -92,6 +96,8 @@ class Scheduler:
         self.max_steps = max_steps
         self.uncontrolled_timeout = uncontrolled_timeout
         self.record = record
+        self.reuse_threads = reuse_threads
+        self._schedule_token = object()  # a worker runs one managed thread per schedule
         self.locations = False
         """Append to each point's operation the ``file:line (function)`` of the code that
         made it (see :func:`~._locations.caller_location`): slower, so off unless asked."""
@@ -176,6 +182,7 @@ class Scheduler:
         self.trace = []
         self.steps = self.switches = 0
         self._labels.clear()
+        self._schedule_token = object()
         self._ids.clear()
         self._keep_alive.clear()
         alive = [t for t in self._threads if t.state != FINISHED]
@@ -549,6 +556,14 @@ class Scheduler:
     def _adopt(self, thread: threading.Thread) -> ManagedThread:
         """Register *thread* (not yet started) as managed; wrap its ``run``."""
         return adopt(self, thread)
+
+    def _start(self, thread: threading.Thread, start_os_thread: Callable[[], None]) -> None:
+        """Start adopted *thread*: on a worker kept from an earlier schedule, or with
+        *start_os_thread* (``threading.Thread.start``) when ``reuse_threads`` is off."""
+        if self.reuse_threads:
+            start_on_worker(thread, self._schedule_token)
+        else:
+            start_os_thread()
 
     def __repr__(self) -> str:
         state = "active" if self.active else ("finished" if self._finished else "new")

@@ -468,7 +468,7 @@ class Thread(threading.Thread):
         # thread while it holds threading's own (real) locks.
         sched._switching = True
         try:
-            super().start()
+            sched._start(self, super().start)
         finally:
             sched._switching = False
         sched._threads_by_ident[self.ident] = record  # type: ignore[index]
