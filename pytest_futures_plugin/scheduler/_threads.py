@@ -47,6 +47,9 @@ _make_thread_handle: Any = getattr(_thread, "_make_thread_handle", None)  # 3.13
 
 MAX_IDLE_WORKERS = 16
 """Idle workers kept for later schedules; one that ends a job beyond that many exits."""
+IDLE_SECONDS = 2.0
+"""Real seconds a worker waits for another thread to run before it exits (so that no idle
+worker outlives the tests that schedule: a thread dump after them does not list it)."""
 
 
 def adopt(sched: Scheduler, thread: threading.Thread) -> ManagedThread:
@@ -102,6 +105,7 @@ class _Worker:
 
 
 _idle: list[_Worker] = []
+_pool_lock = _thread.allocate_lock()  # guards _idle against a worker leaving it
 
 
 def idle_workers() -> int:
@@ -116,7 +120,10 @@ def start(thread: threading.Thread, schedule: object) -> None:
         raise RuntimeError("thread.__init__() not called")
     if thread._started.is_set():  # type: ignore[attr-defined]
         raise RuntimeError("threads can only be started once")
-    worker = _take(schedule) or _new_worker()
+    with _pool_lock:
+        worker = _take(schedule)
+    if worker is None:
+        worker = _new_worker()
     worker.schedule = schedule
     ident = worker.ident
     # What threading's bootstrap sets in the new thread, set here: the worker is parked.
@@ -159,15 +166,21 @@ def _serve(worker: _Worker, ready: Any) -> None:
     ready.release()
     pid = os.getpid()
     while True:
-        worker.go.acquire()
+        if not worker.go.acquire(timeout=IDLE_SECONDS):
+            with _pool_lock:
+                if worker in _idle:  # else start() took it: its job comes at once
+                    _idle.remove(worker)
+                    return
+            worker.go.acquire()
         thread, worker.job = worker.job, None
         if thread is None:
             return
         _run(thread, worker.ident)
         del thread
-        if len(_idle) >= MAX_IDLE_WORKERS or os.getpid() != pid:
-            return
-        _idle.append(worker)
+        with _pool_lock:
+            if len(_idle) >= MAX_IDLE_WORKERS or os.getpid() != pid:
+                return
+            _idle.append(worker)
 
 
 def _run(thread: threading.Thread, ident: int) -> None:
@@ -191,5 +204,11 @@ def _run(thread: threading.Thread, ident: int) -> None:
             thread._tstate_lock.release()  # type: ignore[attr-defined]
 
 
+def _forget_workers() -> None:
+    global _pool_lock
+    _idle.clear()
+    _pool_lock = _thread.allocate_lock()  # another thread may have held it at the fork
+
+
 if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
-    os.register_at_fork(after_in_child=_idle.clear)
+    os.register_at_fork(after_in_child=_forget_workers)

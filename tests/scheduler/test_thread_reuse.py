@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 import pytest
@@ -192,3 +193,20 @@ def test_what_run_raises_goes_to_threading_excepthook(
     seen: list[str] = []
     run_threads(reuse, lambda: seen.append(threading.current_thread().name))
     assert seen == ["t0"]
+
+
+def test_an_idle_worker_exits_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_threads, "IDLE_SECONDS", 0.05)
+    seen: list[int] = []
+    for seed in range(2):  # the first may end on a worker that waited with the old timeout
+        run_threads(True, lambda: seen.append(threading.get_ident()), seed=seed)
+    assert _threads.idle_workers() >= 1
+    deadline = time.monotonic() + 10
+
+    def gone() -> bool:
+        return not _threads.idle_workers() and seen[1] not in sys._current_frames()
+
+    while not gone() and time.monotonic() < deadline:
+        threading.Event().wait(0.01)  # the condition has no event of its own to wait on
+    assert _threads.idle_workers() == 0, "idle workers still waiting after 10 s"
+    assert seen[1] not in sys._current_frames(), "the worker's OS thread is still there"
