@@ -92,7 +92,8 @@ class UncontrolledBlockingError(RuntimeError):
 
 
 class ManagedThread:
-    """The scheduler's record of one managed thread (what policies see)."""
+    """The scheduler's record of one managed thread (what policies see). Its ``tid`` and
+    ``tid_name`` (``T<tid>``) are fixed when it is made."""
 
     __slots__ = (
         "deadline",
@@ -107,12 +108,14 @@ class ManagedThread:
         "running",
         "state",
         "tid",
+        "tid_name",
         "waiting",
         "wake",
     )
 
     def __init__(self, tid: int, name: str, *, owner: bool = False) -> None:
         self.tid = tid
+        self.tid_name = f"T{tid}"  # read at every scheduling point: made once
         self.name = name
         self.owner = owner
         self.ident: int | None = None
@@ -127,10 +130,6 @@ class ManagedThread:
         self.polls = 0
         self.wake = _thread.allocate_lock()
         self.wake.acquire()  # locked: the thread parks on it until it is picked
-
-    @property
-    def tid_name(self) -> str:
-        return f"T{self.tid}"
 
     def can_run(self, now: float) -> bool:
         if self.state == RUNNABLE:
