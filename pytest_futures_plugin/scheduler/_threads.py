@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._core import Scheduler
 
 __all__ = [
+    "IDLE_SECONDS",
     "MAX_IDLE_WORKERS",
     "adopt",
     "idle_workers",
