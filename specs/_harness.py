@@ -20,6 +20,7 @@ the model, then filter by what was observed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import os
@@ -27,7 +28,7 @@ import re
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, Verbosity, settings
@@ -101,6 +102,31 @@ NO_SHRINKING = (Phase.explicit, Phase.reuse, Phase.generate)
 phases=NO_SHRINKING)``). Such a run does not repeat itself: shrinking re-rolls the
 interleaving, replays any wait that ran out its ``BOUND`` dozens of times, and ends in a
 FlakyFailure; the failing run is reported as found."""
+
+
+_EXPECTED_FAILURES: list[str] = []
+"""Why the running test is expected to fail (a strict KNOWN-BUG xfail, a declared deviation):
+see :func:`expecting_failure`. A stack, though one test runs at a time per process."""
+
+
+@contextlib.contextmanager
+def expecting_failure(reason: str) -> Iterator[None]:
+    """While inside, :func:`run_spec` expects the machine to fail for *reason* (the test is an
+    xfail: a known bug the backend shows, or a declared deviation) and runs it without
+    shrinking: Hypothesis stops at the first failing example. Shrinking an expected failure
+    only re-runs it; every example still runs until one fails, so a backend whose bug is
+    fixed still passes them all (and the strict xfail reports XPASS)."""
+    _EXPECTED_FAILURES.append(reason)
+    try:
+        yield
+    finally:
+        _EXPECTED_FAILURES.pop()
+
+
+def expected_failure() -> str | None:
+    """The reason the running test is expected to fail, if it is (see
+    :func:`expecting_failure`)."""
+    return _EXPECTED_FAILURES[-1] if _EXPECTED_FAILURES else None
 
 
 def profile() -> settings:
@@ -204,12 +230,17 @@ def run_spec(
     shrinks. A ``phases`` override is dropped there: it is for real threads, whose examples
     do not replay (:data:`NO_SHRINKING`). A factory that is not a class gets the same seeded
     random schedule in every example.
+
+    A test expected to fail (:func:`expecting_failure`: a KNOWN-BUG or DEVIATION cell) runs
+    with :data:`NO_SHRINKING` everywhere: it stops at its first failing example.
     """
     base = profile()
     sched = _scheduler.active() if controlled() else None
     if sched is not None:
         overrides.pop("phases", None)
         scale = max(scale, CONTROLLED_SCALE)
+    if expected_failure() is not None:
+        overrides["phases"] = NO_SHRINKING
     overrides.setdefault("max_examples", base.max_examples * scale)
     chosen = settings(base, **overrides)
     if sched is None:
@@ -526,6 +557,8 @@ __all__ = [
     "call_within_bound",
     "controlled",
     "drain_before_shutdown",
+    "expected_failure",
+    "expecting_failure",
     "hung",
     "join_threads_started_since",
     "profile",
