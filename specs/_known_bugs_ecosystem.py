@@ -165,6 +165,14 @@ def _map_after_shutdown_runs(backend: Backend) -> bool:
     return True
 
 
+def _callback_submit_deadlocks(backend: Backend) -> bool:
+    """A done callback's ``submit()`` during ``shutdown(wait=True)`` neither returns nor
+    raises: it waits for a lock that the shutdown holds while it waits for that very call."""
+    from ._callback_submit import callback_submits_during_shutdown
+
+    return callback_submits_during_shutdown(backend, _bound()).stuck
+
+
 _PACKAGES = {"loky": "loky", "futurist": "futurist", "dask": "distributed"}
 """The package each bug lives in, by the prefix of its key: only executors built from it can
 show the bug (see ``KnownBug.package``)."""
@@ -195,6 +203,12 @@ def register_all() -> None:
         "futurist_shutdown_nowait_pending",
         "futurist: shutdown(wait=False) leaves the calls still queued pending for ever",
         _shutdown_nowait_strands_queued_calls,
+    )
+    bug(
+        "futurist_callback_submit_deadlock",
+        "futurist: a done callback that calls submit() while shutdown(wait=True) waits "
+        "deadlocks (shutdown holds the lock that submit() takes)",
+        _callback_submit_deadlocks,
     )
     bug(
         "dask_running_never_true",

@@ -52,7 +52,10 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, preco
 from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
 
+from ._callback_submit import callback_submits_during_shutdown
+from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import BOUND, drain_before_shutdown, run_spec, shut_down_within_bound
+from ._known_bugs import expects_known_bug
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -362,3 +365,27 @@ def test_done_callbacks(futures_backend: Backend, futures_seed: int) -> None:
         scale=3,
         report_multiple_bugs=False,
     )
+
+
+@expects_known_bug("futurist_callback_submit_deadlock")
+@pytest.mark.usefixtures("futures_known_bugs")
+def test_a_done_callback_may_submit_while_shutdown_waits(futures_backend: Backend) -> None:
+    """A done callback calls ``submit()`` while ``shutdown(wait=True)`` waits for the very
+    call whose callback it is: the ``submit()`` raises RuntimeError at once (what the stdlib
+    does: "calls to submit() made after shutdown will raise RuntimeError"), or is accepted and
+    its call runs; it never blocks the callback, so the shutdown returns."""
+    outcome = callback_submits_during_shutdown(futures_backend, BOUND)
+    if outcome.inline:
+        pytest.skip("the executor runs each call inside submit(): no call runs while shutdown waits")
+    assert not outcome.stuck, outcome.dump
+    assert not outcome.shutdown_error, outcome.shutdown_error
+    if isinstance(outcome.submit, BaseException):
+        assert isinstance(outcome.submit, RuntimeError), (
+            f"a done callback's submit() during shutdown(wait=True) raised {outcome.submit!r}, "
+            f"not RuntimeError"
+        )
+    else:
+        assert outcome.ran == "submitted by a callback", (
+            f"a done callback's submit() during shutdown(wait=True) was accepted, but its "
+            f"call gave {outcome.ran!r}"
+        )

@@ -20,6 +20,7 @@ FOUND_ON = {
     "loky_unpicklable_exception": ("loky", "loky"),
     "futurist_shutdown_cancel_futures": ("futurist-thread", "futurist"),
     "futurist_shutdown_nowait_pending": ("futurist-thread", "futurist"),
+    "futurist_callback_submit_deadlock": ("futurist-thread", "futurist"),
     "dask_running_never_true": ("dask-thread", "distributed"),
     "dask_cancel_running_returns_true": ("dask-thread", "distributed"),
     "dask_map_rejects_iterators": ("dask-thread", "distributed"),
