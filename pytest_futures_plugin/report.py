@@ -74,7 +74,7 @@ _SEVERITY = {
 
 _ISSUE_RE = re.compile(
     r"https?://github\.com/[\w.-]+/[\w.-]+/(?:issues|pull)/\d+|\b(?:gh|bpo)-\d+\b"
-    r"|(?<![\w/.-])docs/upstream/\w+\.py\b",
+    r"|(?<![\w.])pytest_futures_plugin\.upstream\.\w+",
     re.IGNORECASE,
 )
 
@@ -87,8 +87,9 @@ def issue_refs(text: str) -> list[str]:
     Recognises ``gh-N`` and ``bpo-N`` in any case (returned lower-case, as CPython's changelog
     spells them) and ``https://github.com/OWNER/REPO/issues/N`` or ``.../pull/N`` (returned as
     written, up to the number), except that CPython's issue pages are its ``gh-N``; and
-    ``docs/upstream/NAME.py``, a reproduction of a bug found by the specs that no upstream
-    issue reports yet (returned as written).
+    ``pytest_futures_plugin.upstream.NAME``, the module of a reproduction of a bug found by
+    the specs that no upstream issue reports yet, shipped with pytest-futures so that
+    ``python -m`` runs it from any install (returned as written).
     """
     refs: dict[str, None] = {}
     for match in _ISSUE_RE.finditer(text):
@@ -96,7 +97,7 @@ def issue_refs(text: str) -> list[str]:
         cpython = _CPYTHON_ISSUE.match(ref)
         if cpython is not None:  # the link of a gh-N given next to it: the same issue
             ref = f"gh-{cpython.group(1)}"
-        refs.setdefault(ref if ref[:4].lower() in ("http", "docs") else ref.lower())
+        refs.setdefault(ref if ref[:4].lower() in ("http", "pyte") else ref.lower())
     return list(refs)
 
 

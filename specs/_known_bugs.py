@@ -57,8 +57,10 @@ def _bound() -> float:
 @dataclasses.dataclass(frozen=True)
 class KnownBug:
     """One known bug: *key* (how a test names it: the issue, or ``issue/variant`` where one
-    issue shows in several ways), *issue* (``gh-N``, ``bpo-N`` or an issue URL), *summary* (one
-    line), *url* (the issue's page; derived for a CPython ``gh-N`` or an issue given as a URL), *cpython* (inherited from
+    issue shows in several ways), *issue* (``gh-N``, ``bpo-N``, an issue URL, or the module of
+    a reproduction shipped in ``pytest_futures_plugin.upstream``), *summary* (one line), *url*
+    (the issue's page, or the reproduction's installed file; derived for a CPython ``gh-N`` or
+    an issue given as a URL), *cpython* (inherited from
     CPython's ``concurrent.futures``), and *probe*: given the backend under test, whether it
     shows exactly this bug (bounded; it must shut down any pool it makes)."""
 

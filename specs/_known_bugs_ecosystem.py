@@ -3,13 +3,16 @@ probe run on the backend under test, never by its name or class.
 
 Each is a bug the specs found in that executor against the ``concurrent.futures``
 documentation; the project's ``docs/upstream/`` holds a standalone reproduction of each, ready to
-file upstream (no upstream report exists yet), which is the link in the KNOWN-BUG cell. The
+file upstream (no upstream report exists yet). They ship as ``pytest_futures_plugin.upstream``:
+the KNOWN-BUG cell names the module (``python -m pytest_futures_plugin.upstream.NAME`` runs it,
+wherever pytest-futures is installed) and its reason gives the installed file. The
 probes here are compact versions of those reproductions (the specs cannot import the docs):
 bounded, and each shuts its pool down. Registered on import (by :mod:`._known_bugs`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -34,8 +37,18 @@ def _bound() -> float:
     return bound()
 
 
-def _reproduction(name: str) -> str:
-    return f"docs/upstream/{name}.py"
+REPRODUCTIONS = "pytest_futures_plugin.upstream"
+"""The package the reproductions ship in (the repository's ``docs/upstream/``)."""
+
+
+def _reproduction(name: str) -> tuple[str, str]:
+    """The module of the reproduction *name* (what the KNOWN-BUG cell names: ``python -m``
+    runs it) and its file, as installed. Raises LookupError if it is not installed."""
+    module = f"{REPRODUCTIONS}.{name}"
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"the reproduction {module} is not installed with pytest-futures")
+    return module, spec.origin
 
 
 def _an_unpicklable_exception_breaks_the_pool(backend: Backend) -> bool:
@@ -183,10 +196,10 @@ def register_all() -> None:
     from ._known_bugs import KnownBug, register
 
     def bug(key: str, summary: str, probe: Any) -> None:
-        where = _reproduction(key)
+        module, path = _reproduction(key)
         package = _PACKAGES[key.partition("_")[0]]
         register(
-            KnownBug(key=key, issue=where, url=where, summary=summary, probe=probe, package=package)
+            KnownBug(key=key, issue=module, url=path, summary=summary, probe=probe, package=package)
         )
 
     bug(

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "docs" / "upstream"
-SCRIPTS = sorted(UPSTREAM.glob("*.py"))
+SCRIPTS = sorted(p for p in UPSTREAM.glob("*.py") if p.name != "__init__.py")
 
 
 def load(path: Path) -> ModuleType:

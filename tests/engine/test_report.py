@@ -98,11 +98,12 @@ def test_classify_names_an_unknown_outcome_or_phase(outcome: str, when: str, bad
             ["gh-101267"],
         ),
         (
-            "docs/upstream/dask_map_after_shutdown.py: runs (docs/upstream/dask_map_after_shutdown.py)",
-            ["docs/upstream/dask_map_after_shutdown.py"],
+            "pytest_futures_plugin.upstream.dask_map_after_shutdown: runs "
+            "(/venv/site-packages/pytest_futures_plugin/upstream/dask_map_after_shutdown.py)",
+            ["pytest_futures_plugin.upstream.dask_map_after_shutdown"],
         ),
         ("thegh-1, gh-12a, gh-, bpo 3, issue 7, github.com/a/b/tree/9", []),
-        ("x/docs/upstream/a.py, docs/upstream/b.txt, docs/upstream/.py", []),
+        ("x.pytest_futures_plugin.upstream.a, pytest_futures_plugin.upstream., upstream.b", []),
         ("", []),
     ],
 )

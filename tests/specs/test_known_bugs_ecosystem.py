@@ -3,11 +3,12 @@ pools, and finds its bug on the executor it was found in (where that package is 
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-from pytest_futures_plugin import backends
+from pytest_futures_plugin import backends, report
 from specs import _known_bugs, _known_bugs_ecosystem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +34,22 @@ def test_every_third_party_bug_has_a_reproduction_and_a_home() -> None:
     for key in THIRD_PARTY:
         bug = _known_bugs.REGISTRY[key]
         assert not bug.cpython, key
-        assert (ROOT / bug.url).is_file(), f"{key}: no reproduction at {bug.url}"
-        assert bug.reason.startswith(f"{bug.url}: "), bug.reason
+        assert bug.issue == f"pytest_futures_plugin.upstream.{key}", bug.issue
+        assert Path(bug.url).is_file(), f"{key}: no reproduction at {bug.url}"
+        assert bug.reason.startswith(f"{bug.issue}: "), bug.reason
+        assert bug.reason.endswith(f"({bug.url})"), bug.reason
+
+
+def test_the_link_a_known_bug_cell_prints_is_a_runnable_reproduction() -> None:
+    """The report names the reproduction's module (what ``issue_refs`` finds in the xfail
+    reason): ``python -m`` finds it wherever pytest-futures is installed, and it is the very
+    script under docs/upstream/."""
+    for key in THIRD_PARTY:
+        bug = _known_bugs.REGISTRY[key]
+        assert report.issue_refs(bug.reason) == [bug.issue], bug.reason
+        spec = importlib.util.find_spec(bug.issue)
+        assert spec is not None and spec.origin is not None, bug.issue
+        assert Path(spec.origin).samefile(ROOT / "docs" / "upstream" / f"{key}.py"), spec.origin
 
 
 @pytest.mark.parametrize("name", ["thread", "stdlib-thread"])
