@@ -37,7 +37,7 @@ def futures_known_bugs(request: pytest.FixtureRequest, futures_backend: Backend)
     if reason is not None:
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     else:
-        reason = _declared_xfail(request.node)  # type: ignore[arg-type]
+        reason = _declared_xfail(request.node)
     if reason is None:
         yield
         return

@@ -28,7 +28,7 @@ import re
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, Verbosity, settings
@@ -40,6 +40,7 @@ from pytest_futures_plugin import scheduler as _scheduler
 from pytest_futures_plugin.guards import HELPER_THREAD_PREFIX, describe_threads
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from concurrent.futures import Executor, Future
 
     from pytest_futures_plugin.backends import Backend, FuturesAPI

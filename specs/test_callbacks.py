@@ -376,7 +376,9 @@ def test_a_done_callback_may_submit_while_shutdown_waits(futures_backend: Backen
     its call runs; it never blocks the callback, so the shutdown returns."""
     outcome = callback_submits_during_shutdown(futures_backend, BOUND)
     if outcome.inline:
-        pytest.skip("the executor runs each call inside submit(): no call runs while shutdown waits")
+        pytest.skip(
+            "the executor runs each call inside submit(): no call runs while shutdown waits"
+        )
     assert not outcome.stuck, outcome.dump
     assert not outcome.shutdown_error, outcome.shutdown_error
     if isinstance(outcome.submit, BaseException):

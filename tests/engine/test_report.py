@@ -98,8 +98,10 @@ def test_classify_names_an_unknown_outcome_or_phase(outcome: str, when: str, bad
             ["gh-101267"],
         ),
         (
-            "pytest_futures_plugin.upstream.dask_map_after_shutdown: runs "
-            "(/venv/site-packages/pytest_futures_plugin/upstream/dask_map_after_shutdown.py)",
+            (
+                "pytest_futures_plugin.upstream.dask_map_after_shutdown: runs "
+                "(/venv/site-packages/pytest_futures_plugin/upstream/dask_map_after_shutdown.py)"
+            ),
             ["pytest_futures_plugin.upstream.dask_map_after_shutdown"],
         ),
         ("thegh-1, gh-12a, gh-, bpo 3, issue 7, github.com/a/b/tree/9", []),

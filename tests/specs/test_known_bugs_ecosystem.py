@@ -48,7 +48,8 @@ def test_the_link_a_known_bug_cell_prints_is_a_runnable_reproduction() -> None:
         bug = _known_bugs.REGISTRY[key]
         assert report.issue_refs(bug.reason) == [bug.issue], bug.reason
         spec = importlib.util.find_spec(bug.issue)
-        assert spec is not None and spec.origin is not None, bug.issue
+        assert spec is not None, bug.issue
+        assert spec.origin is not None, bug.issue
         assert Path(spec.origin).samefile(ROOT / "docs" / "upstream" / f"{key}.py"), spec.origin
 
 
