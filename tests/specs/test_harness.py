@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import concurrent.futures._base
 import concurrent.futures.thread
+import contextlib
 import itertools
 import re
 import threading
@@ -101,3 +102,40 @@ def test_real_threads_draw_no_schedule() -> None:
     notes = "\n".join(getattr(raised.value, "__notes__", ()))
     assert "state.lock_and_fail()" in notes
     assert "interleaving" not in notes
+
+
+class FailsFromTheThirdStep(RuleBasedStateMachine):
+    """Fails once an example took three steps; counts the examples it was made for."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        type(self).made += 1
+        self.steps = 0
+
+    @rule()
+    def step(self) -> None:
+        self.steps += 1
+        assert self.steps < 3, "three steps"
+
+
+def examples_until_it_fails(expected: str | None) -> int:
+    FailsFromTheThirdStep.made = 0
+    expecting = (
+        _harness.expecting_failure(expected) if expected is not None else contextlib.nullcontext()
+    )
+    with expecting, pytest.raises(AssertionError, match="three steps"):
+        _harness.run_spec(FailsFromTheThirdStep, seed=1)
+    return FailsFromTheThirdStep.made
+
+
+def test_an_expected_failure_is_not_shrunk() -> None:
+    """A test expected to fail (a KNOWN-BUG, a deviation) stops at its first failing example:
+    that example and Hypothesis' one replay of it for the report; unexpected, it shrinks."""
+    assert _harness.expected_failure() is None
+    known = examples_until_it_fails("a known bug")
+    assert _harness.expected_failure() is None
+    shrunk = examples_until_it_fails(None)
+    assert known <= 3, known  # with seed 1, the first example fails: it and its replay
+    assert shrunk > known, (shrunk, known)
