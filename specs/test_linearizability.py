@@ -41,7 +41,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_futures_plugin import backends, sections
+from pytest_futures_plugin import backends, guards, sections
 from pytest_futures_plugin.linearizability import Call, NotLinearizableError, check
 from pytest_futures_plugin.scheduler import Choices, Policy, Scheduler
 from pytest_futures_plugin.scheduler.search import Exploration, explore
@@ -288,6 +288,7 @@ def explore_under_scheduler(
     @settings(chosen, **overrides)
     @given(section=parallel_sections, schedule=schedules)
     def parallel_section(section: Section, schedule: list[tuple[int, int]]) -> None:
+        guards.rearm_guards()  # the hang guard bounds one example, not the whole test
         run_controlled(future_class, errors, controlled, section, schedule)
 
     hypothesis.seed(seed)(parallel_section)
@@ -306,6 +307,7 @@ def explore_on_threads(
     @settings(chosen, **overrides)
     @given(section=parallel_sections)
     def parallel_section(section: Section) -> None:
+        guards.rearm_guards()  # the hang guard bounds one example, not the whole test
         run_on_threads(future_class, errors, section)
 
     hypothesis.seed(seed)(parallel_section)
