@@ -155,6 +155,25 @@ class LosesRacingCallbacks:
         future_class = UnlockedAddDoneCallback
 
 
+class SubmitWaitsForShutdown:
+    """``shutdown(wait=True)`` holds the lock ``submit()`` takes while it waits for the calls:
+    a done callback's ``submit()`` then waits for the shutdown, which waits for the callback
+    (futurist's deadlock, in an executor of no package the known bug is scoped to)."""
+
+    class ThreadPoolExecutor(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._submit_lock = threading.Lock()
+
+        def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Any:
+            with self._submit_lock:
+                return super().submit(fn, *args, **kwargs)
+
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            with self._submit_lock:
+                super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 SPEC = "test_callbacks.py"
 
 CASES = [
@@ -175,6 +194,10 @@ CASES = [
         (
             "CallsBackTooEarly",
             "callbacks are called before the future is finished",
+        ),
+        (
+            "SubmitWaitsForShutdown",
+            "a done callback's submit() during shutdown(wait=True) deadlocks",
         ),
     ]
 ]
