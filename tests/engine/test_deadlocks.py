@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +96,25 @@ def test_watching_raises_the_deadlock_found_in_its_block(watcher: DeadlockWatche
 def test_a_bad_interval_is_refused_by_name(interval: Any) -> None:
     with pytest.raises(ValueError, match="deadlock watcher interval must be in"):
         DeadlockWatcher(interval=interval)
+
+
+STRESS_SECONDS = "3"
+"""How long the stress runs: long enough for thousands of threads to start and end."""
+
+
+def test_the_watcher_survives_threads_starting_and_blocking_quickly() -> None:
+    """The watcher reads no other thread's stack, which could crash CPython 3.11: a stress run
+    in its own interpreter (a crash is its return code), reporting no deadlock where none is."""
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-X", "faulthandler", "-m", "tests.engine._watch_stress"]
+    done = subprocess.run(
+        [*command, STRESS_SECONDS],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=WAIT + float(STRESS_SECONDS),
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"the stress run ended with return code {done.returncode}:\n{output}"
+    assert "0 deadlocks reported" in done.stdout, output
