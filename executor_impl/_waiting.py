@@ -96,10 +96,7 @@ class _Waiter:
         """
         if timeout is None:
             watcher = _hooks.watcher  # a deadlock watcher, while one runs
-            if watcher is None:
-                opened = self._gate.acquire()
-            else:
-                opened = watcher.take(self, waiting_on)
+            opened = self._gate.acquire() if watcher is None else watcher.take(self, waiting_on)
         elif timeout > 0:
             opened = self._gate.acquire(True, timeout)
         else:

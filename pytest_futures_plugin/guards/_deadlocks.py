@@ -364,6 +364,7 @@ def _find_cycle(edges: dict[int, list[int]], order: list[int]) -> list[int]:
 
 # -- recovery ----------------------------------------------------------------------------------
 
+
 def _cancel(future: Any) -> None:
     """Cancel a queued future and tell its ``wait()``/``as_completed()`` waiters now.
 

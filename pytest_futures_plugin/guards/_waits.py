@@ -37,7 +37,16 @@ import executor_impl._hooks
 if TYPE_CHECKING:
     from types import FrameType
 
-__all__ = ["LOCK_BOUND", "Wait", "activate", "active", "deactivate", "running", "user_frame", "waits"]
+__all__ = [
+    "LOCK_BOUND",
+    "Wait",
+    "activate",
+    "active",
+    "deactivate",
+    "running",
+    "user_frame",
+    "waits",
+]
 
 LOCK_BOUND = 1.0
 """Seconds a wake-up waits for a future's lock (its holder is running, it releases it soon)."""

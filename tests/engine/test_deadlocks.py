@@ -116,5 +116,7 @@ def test_the_watcher_survives_threads_starting_and_blocking_quickly() -> None:
         check=False,
     )
     output = done.stdout + done.stderr
-    assert done.returncode == 0, f"the stress run ended with return code {done.returncode}:\n{output}"
+    assert done.returncode == 0, (
+        f"the stress run ended with return code {done.returncode}:\n{output}"
+    )
     assert "0 deadlocks reported" in done.stdout, output
