@@ -193,8 +193,9 @@ class _Graph:
         self._pools: dict[int, _Pool] | None = None
         self._queued: dict[int, _Pool] | None = None
         if self.waits:
-            for ident, future in _waits.running.copy().items():
-                if ident in alive and getattr(future, "_state", None) not in _DONE:
+            for ident, ref in _waits.running.copy().items():
+                future = ref()
+                if ident in alive and getattr(future, "_state", "FINISHED") not in _DONE:
                     self.runner[id(future)] = ident
                     self.workers[id(future)] = self.names[ident]
         self.stuck = self._stuck() if self.waits else set()

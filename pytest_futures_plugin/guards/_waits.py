@@ -18,8 +18,10 @@ each pool worker that starts a call:
 Everything is put back exactly as it was when the last watcher stops; a patched function
 called after that (someone else patched on top of ours) simply calls the original.  A wait
 records its kind, its futures, its thread, the user's source line (read from its own frames,
-which is safe) and how to wake it without completing anything (:attr:`Wait.wake`).  Standard
-library only: no pytest, no hypothesis.
+which is safe) and how to wake it without completing anything (:attr:`Wait.wake`).  Waking
+a stdlib ``result()`` notifies its future's condition: another thread in ``result(timeout=)``
+on that same deadlocked future then sees its ``TimeoutError`` early, as on the spurious
+wake-up the stdlib allows.  Standard library only: no pytest, no hypothesis.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import os
 import sys
 import sysconfig
 import threading
+import weakref
 from concurrent.futures import _base
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -70,8 +73,9 @@ _LIBRARY_DIRS = tuple(
 
 waits: dict[int, Wait] = {}
 """id(wait) -> every wait in progress (written by the waiting threads, read by watchers)."""
-running: dict[int, Any] = {}
-"""Thread ident -> the future that pool worker runs (executor_impl's: the last one it started)."""
+running: dict[int, weakref.ref[Any]] = {}
+"""Thread ident -> (a weak reference to) the future that pool worker runs (executor_impl's: the
+last one it started; weak, so that no future outlives its call because a watcher looked)."""
 
 _sequence = itertools.count()
 _lock = threading.Lock()
@@ -184,7 +188,10 @@ def _patched_exception(original: Any) -> Any:
     return exception
 
 
-class _WatchedEvent(threading.Event):
+_Event = threading.Event  # the real one, whatever a scheduler patches later
+
+
+class _WatchedEvent(_Event):
     """The event of a ``wait()``/``as_completed()`` waiter of the stdlib: registers its waits."""
 
     def __init__(self, fs: Any, return_when: str) -> None:
@@ -211,7 +218,9 @@ class _WatchedEvent(threading.Event):
 def _patched_waiters(original: Any) -> Any:
     def _create_and_install_waiters(fs: Any, return_when: str) -> Any:
         waiter = original(fs, return_when)
-        if _active:  # the caller holds every future's lock: nothing has set the event yet
+        # The caller holds every future's lock: nothing has set the event yet.  An event of
+        # another type (a scheduler's, say) is left alone.
+        if _active and type(waiter.event) is _Event:
             waiter.event = _WatchedEvent(fs, return_when)
         return waiter
 
@@ -223,7 +232,7 @@ def _patched_run(original: Any) -> Any:
         if not _active:
             return original(self, *args, **kwargs)
         ident = threading.get_ident()
-        running[ident] = self.future
+        running[ident] = weakref.ref(self.future)
         try:
             return original(self, *args, **kwargs)
         finally:
@@ -265,7 +274,7 @@ class _Hook:
             return bool(waiter._gate.acquire())
 
     def started(self, future: Any) -> None:
-        running[threading.get_ident()] = future
+        running[threading.get_ident()] = weakref.ref(future)
 
 
 def _wake_parked(future: Any, parked: Any) -> bool:
@@ -335,6 +344,9 @@ def deactivate() -> None:
         if _active:
             return
         executor_impl._hooks.watcher = None
+        alive = {thread.ident for thread in threading.enumerate()}
+        for ident in [ident for ident in running if ident not in alive]:
+            running.pop(ident, None)  # workers that ended
         while _patches:
             owner, name, original, ours = _patches.pop()
             if owner.__dict__.get(name) is ours:  # else someone patched on top: leave theirs
