@@ -4,6 +4,7 @@ unblocks the threads. Every wait is bounded; the black-box tests are test_plugin
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import subprocess
 import sys
@@ -83,6 +84,38 @@ def test_a_wait_with_a_timeout_is_left_alone(module: Any, watcher: DeadlockWatch
 
         assert pool.submit(wait_on_future).result(timeout=WAIT) == "timed out"
     assert watcher.errors == []
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_join_and_an_exception_call_are_waits_too(module: Any, watcher: DeadlockWatcher) -> None:
+    """The only worker joins a thread that waits on a call queued behind it."""
+    started = threading.Event()
+    with module.ThreadPoolExecutor(max_workers=1) as pool:
+        box: dict[str, Any] = {}
+
+        def waits_on_the_queued_call() -> None:
+            started.wait(WAIT)
+            with contextlib.suppress(concurrent.futures.CancelledError):
+                box["queued"].exception()  # no timeout
+
+        other = threading.Thread(target=waits_on_the_queued_call, name="other")
+
+        def joins_the_other_thread() -> None:
+            other.start()
+            box["queued"] = pool.submit(pow, 5, 2)
+            started.set()
+            other.join()  # no timeout
+
+        joining = pool.submit(joins_the_other_thread)
+        joining.result(timeout=WAIT)
+        other.join(WAIT)
+
+    assert not other.is_alive(), "the recovery did not end the thread that waited"
+    [found] = watcher.errors
+    text = str(found)
+    assert "waits in Thread.join() on thread 'other'" in text
+    assert "other waits in Future.exception() on <Future at" in text
+    assert "in waits_on_the_queued_call" in text
 
 
 def test_watching_raises_the_deadlock_found_in_its_block(watcher: DeadlockWatcher) -> None:
