@@ -26,6 +26,7 @@ wake-up the stdlib allows.  Standard library only: no pytest, no hypothesis.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -171,6 +172,7 @@ def _block_on_stdlib_future(future: Any, kind: str) -> None:
 
 
 def _patched_result(original: Any) -> Any:
+    @functools.wraps(original)
     def result(self: Any, timeout: float | None = None) -> Any:
         if timeout is None and _active and self._state not in _DONE:
             _block_on_stdlib_future(self, "result")
@@ -180,6 +182,7 @@ def _patched_result(original: Any) -> Any:
 
 
 def _patched_exception(original: Any) -> Any:
+    @functools.wraps(original)
     def exception(self: Any, timeout: float | None = None) -> Any:
         if timeout is None and _active and self._state not in _DONE:
             _block_on_stdlib_future(self, "exception")
@@ -216,6 +219,7 @@ class _WatchedEvent(_Event):
 
 
 def _patched_waiters(original: Any) -> Any:
+    @functools.wraps(original)
     def _create_and_install_waiters(fs: Any, return_when: str) -> Any:
         waiter = original(fs, return_when)
         # The caller holds every future's lock: nothing has set the event yet.  An event of
@@ -228,6 +232,7 @@ def _patched_waiters(original: Any) -> Any:
 
 
 def _patched_run(original: Any) -> Any:
+    @functools.wraps(original)
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _active:
             return original(self, *args, **kwargs)
@@ -242,6 +247,7 @@ def _patched_run(original: Any) -> Any:
 
 
 def _patched_join(original: Any) -> Any:
+    @functools.wraps(original)
     def join(self: threading.Thread, timeout: float | None = None) -> None:
         if timeout is not None or not _active or self is threading.current_thread():
             return original(self, timeout)  # type: ignore[no-any-return]
