@@ -43,7 +43,7 @@ import logging
 from concurrent.futures import _base
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _sync
+from . import _hooks, _sync
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -207,7 +207,11 @@ class Future(_base.Future[_T]):
             else:
                 self._blocked.append(parked)
         if timeout is None:
-            parked.acquire()
+            watcher = _hooks.watcher  # a deadlock watcher, while one runs
+            if watcher is None:
+                parked.acquire()
+            else:
+                watcher.park(self, parked)
         elif not parked.acquire(True, timeout):
             with self._condition:
                 blocked = self._blocked

@@ -19,7 +19,7 @@ from __future__ import annotations
 from concurrent.futures import _base
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from . import _sync
+from . import _hooks, _sync
 from ._future import CANCELLED_AND_NOTIFIED, FINISHED, TimeoutError
 
 if TYPE_CHECKING:
@@ -89,10 +89,14 @@ class _Waiter:
                 self._open = True
                 self._gate.release()
 
-    def take(self, timeout: float | None) -> list[Future[Any]]:
-        """Wait until the gate opens (or *timeout*), close it again, return what finished."""
+    def take(self, timeout: float | None, waiting_on: Iterable[Any] = ()) -> list[Future[Any]]:
+        """Wait until the gate opens (or *timeout*), close it again, return what finished.
+
+        *waiting_on* (the futures not yet done) is only read by a deadlock watcher.
+        """
         if timeout is None:
-            opened = self._gate.acquire()
+            watcher = _hooks.watcher  # a deadlock watcher, while one runs
+            opened = self._gate.acquire() if watcher is None else watcher.take(self, waiting_on)
         elif timeout > 0:
             opened = self._gate.acquire(True, timeout)
         else:
@@ -163,7 +167,7 @@ def wait(
         _unlock_all(ordered)
     del ordered
     try:
-        done.update(waiter.take(timeout))
+        done.update(waiter.take(timeout, not_done))
     finally:
         for f in not_done:
             _remove_waiter(f, waiter)
@@ -203,7 +207,7 @@ def as_completed(fs: Iterable[Future[_T]], timeout: float | None = None) -> Iter
                 wait_timeout = end_time - _sync.monotonic()
                 if wait_timeout < 0:
                     raise TimeoutError(f"{len(pending)} (of {total}) futures unfinished")
-            finished = waiter.take(wait_timeout)
+            finished = waiter.take(wait_timeout, pending)
             finished.reverse()  # pop() below then yields in completion order
             while finished:
                 f = finished[-1]

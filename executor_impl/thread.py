@@ -35,7 +35,7 @@ import weakref
 from concurrent.futures.thread import BrokenThreadPool
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _sync
+from . import _hooks, _sync
 from ._executor import Executor
 from ._future import LOGGER, Future
 
@@ -126,6 +126,8 @@ def _worker(
             future, fn, args, kwargs = item
             del item
             if future.set_running_or_notify_cancel():
+                if _hooks.watcher is not None:  # a deadlock watcher, while one runs
+                    _hooks.watcher.started(future)
                 try:
                     result = fn(*args, **kwargs) if kwargs else fn(*args)
                 except BaseException as exc:

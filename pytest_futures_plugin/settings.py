@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import backends as _backends
@@ -48,12 +47,10 @@ ENV_SEED = "PYTEST_FUTURES_SEED"
 ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
 ENV_SPEC_BOUND = "PYTEST_FUTURES_SPEC_BOUND"
 
-WATCH_BY_DEFAULT = sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11)
-"""Whether the deadlock watcher runs unless told: not on CPython 3.11, where walking another
-thread's stack (``frame.f_back`` of ``sys._current_frames()``) can crash the interpreter
-(the CPython gh-99110 family: a segfault in ``PyFrame_GetBack``, seen here on 3.11.7 while a
-spec started threads quickly); the watcher polls every stack five times a second, so there it
-is opt-in (``--futures-deadlock-watch=on``)."""
+WATCH_BY_DEFAULT = True
+"""Whether the deadlock watcher runs unless told: on every Python.  It reads no other thread's
+stack (walking ``frame.f_back`` of another running thread can crash CPython 3.11, the CPython
+gh-99110 family): the waits it looks at register themselves (``guards._waits``)."""
 ENV_WATCH = "PYTEST_FUTURES_DEADLOCK_WATCH"
 
 
@@ -122,8 +119,7 @@ OPTIONS = (
         "--futures-deadlock-watch",
         "futures_deadlock_watch",
         "Fail an executor test on real threads when its threads wait with no timeout "
-        "on futures that can never complete, printing the wait-for graph (default on, "
-        "off on CPython 3.11, where walking other threads' stacks can crash it; "
+        "on futures that can never complete, printing the wait-for graph (default on; "
         "env PYTEST_FUTURES_DEADLOCK_WATCH, ini futures_deadlock_watch).",
         metavar="on|off",
         ini="Default for --futures-deadlock-watch.",

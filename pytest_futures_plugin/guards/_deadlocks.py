@@ -1,12 +1,16 @@
 """The deadlock watcher: futures on real threads that can never complete, reported in seconds.
 
-Standard library only.  A daemon thread (:data:`WATCHER_THREAD_NAME`) reads every thread's
-stack every *interval* seconds, lock-free, and builds the futures' wait-for graph: a thread
-**waits** when its innermost futures call (``Future.result()``/``exception()``, ``wait()``,
-``as_completed()``, the stdlib's or executor_impl's; or ``Thread.join()``) has **no timeout**
-(a wait with a timeout ends by itself: never a deadlock); ``result()`` and ``wait(ALL_COMPLETED)``
-need every future, ``wait(FIRST_*)`` and ``as_completed()`` any one.  A future is **run** by the
-worker whose frames show it, or **queued** in the thread pool whose queue holds it.
+Standard library only.  While a watcher is active, every wait with **no timeout** on futures
+(``Future.result()``/``exception()``, ``wait()``, ``as_completed()``, the stdlib's or
+executor_impl's; or ``Thread.join()``) registers itself from its own thread, and every pool
+worker records the future it runs (:mod:`._waits`: no thread's frames are read but the
+thread's own).  A daemon thread (:data:`WATCHER_THREAD_NAME`) reads those registries every
+*interval* seconds and builds the futures' wait-for graph: a thread **waits** while its
+innermost such call is registered (a wait with a timeout ends by itself: never a deadlock);
+``result()`` and ``wait(ALL_COMPLETED)`` need every future, ``wait(FIRST_*)`` and
+``as_completed()`` any one.  A future is **run** by the worker that recorded it, or
+**queued** in the thread pool (the stdlib's or executor_impl's, from the registry of worker
+threads and queues each keeps) whose queue holds it.
 
 Everything else may progress: a thread blocked on an Event, a lock, a socket, a sleep; a future
 running in another process or a pool this module does not know, or held by no pool.  Progress
@@ -14,7 +18,10 @@ propagates (a future run by a progressing thread can complete; a queued one can 
 pool has a progressing worker or room for a thread; a waiting thread progresses if what it
 needs can complete); what is left can never progress: a **cycle** (T waits on F run by W, W on
 G run by T) or a **starved pool** (every worker waits on futures queued in it).  Only a state
-two consecutive polls saw alike (threads, wait frames, futures and their states) counts.
+two consecutive polls saw alike (threads, waits, futures and their states) counts.  A pool
+written in Python that keeps no such registry (a third-party one, not derived from the
+stdlib's) is not seen: a future it runs counts as one that may complete, so its deadlocks are
+left to the hang guard.
 
 The watcher then records a :class:`FuturesDeadlockError` and **recovers** without completing a
 future behind its worker's back (whose own ``set_result`` would then raise
@@ -30,19 +37,18 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
-import os
-import sys
-import sysconfig
 import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
-from pytest_futures_plugin._thread_dump import blocked_on, running_futures, wait_line
+from pytest_futures_plugin._thread_dump import _describe_future, _describe_futures
+
+from . import _waits
+from ._waits import LOCK_BOUND, Wait
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from types import FrameType
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -57,18 +63,15 @@ DEFAULT_INTERVAL = 0.2
 
 _real_monotonic = time.monotonic  # the real clock, whatever a scheduler patches later
 
-_FUTURES = ("concurrent/futures/_base.py", "executor_impl/_future.py", "executor_impl/_waiting.py")
-_STDLIB_WORKER = "concurrent/futures/thread.py"
-_OUR_WORKER = "executor_impl/thread.py"
 _DONE = frozenset(("CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED"))
 _QUEUED = frozenset(("PENDING", "CANCELLED"))  # what a pool's queue may still hold
-_ANY = frozenset(("FIRST_COMPLETED", "FIRST_EXCEPTION"))
-# Frames of the stdlib, this plugin and executor_impl are not "the user's code" in a report.
-_PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_LIBRARY_DIRS = tuple(
-    os.path.normpath(path).replace(os.sep, "/") + "/"
-    for path in (sysconfig.get_paths()["stdlib"], _PLUGIN_DIR, _PLUGIN_DIR + "/../executor_impl")
-)
+_CALLS = {
+    "result": "Future.result()",
+    "exception": "Future.exception()",
+    "wait": "wait()",
+    "as_completed": "as_completed()",
+    "join": "Thread.join()",
+}
 
 
 class FuturesDeadlockError(AssertionError):
@@ -87,22 +90,8 @@ class FuturesDeadlockError(AssertionError):
         self.starved = starved
 
 
-class _Wait:
-    """One thread's blocking wait: its kind, the frame of the call, what it needs."""
-
-    __slots__ = ("every", "frame", "futures", "joined", "kind", "stack")
-
-    def __init__(self, stack: FrameType, frame: FrameType, kind: str) -> None:
-        self.stack = stack  # the innermost frame
-        self.frame = frame  # the frame of result()/wait()/as_completed()/join()
-        self.kind = kind
-        self.futures: list[Any] = []
-        self.joined: int | None = None  # ident of the thread a join() waits for
-        self.every = True  # needs every future (else any one)
-
-
 class _Pool:
-    """A thread pool seen through its workers' frames: its queue, its workers, its size."""
+    """A thread pool seen through its module's registry of workers: its queue, workers, size."""
 
     __slots__ = ("executor", "queue", "workers")
 
@@ -139,97 +128,83 @@ class _Pool:
         return f"{name}(max_workers={size})"
 
 
-def _name_threads(frames: dict[int, FrameType]) -> dict[int, str]:
-    threads = {t.ident: t.name for t in threading.enumerate()}
-    names = {ident: threads.get(ident, f"<unknown thread {ident}>") for ident in frames}
+def _name_threads(threads: dict[int, threading.Thread]) -> dict[int, str]:
+    names = {ident: thread.name for ident, thread in threads.items()}
     counts = collections.Counter(names.values())
     return {i: n if counts[n] == 1 else f"{n} (ident {i})" for i, n in names.items()}
 
 
-def _path(frame: FrameType) -> str:
-    return frame.f_code.co_filename.replace(os.sep, "/")
+def _find_pools(alive: dict[int, threading.Thread]) -> dict[int, _Pool]:
+    """The thread pools with a worker alive, by id of their queue: the stdlib's and
+    executor_impl's, from the registry of worker threads and queues each pool module keeps
+    (the executor from the weak reference each worker was started with)."""
+    import concurrent.futures.thread as stdlib_thread
 
+    import executor_impl.thread as our_thread
 
-def _find_wait(stack: FrameType, threads: dict[int, threading.Thread]) -> _Wait | None:
-    """The innermost blocking wait of a stack, or None if it has none or it has a timeout."""
-    frame: FrameType | None = stack
-    while frame is not None:
-        name, path = frame.f_code.co_name, _path(frame)
-        if name in ("result", "exception", "wait", "as_completed") and path.endswith(_FUTURES):
-            local = frame.f_locals
-            if local.get("timeout") is not None:
-                return None
-            wait = _Wait(stack, frame, name)
-            wait.futures = [f for f in blocked_on(stack) if f is not None]
-            wait.every = name in ("result", "exception") or (
-                name == "wait" and local.get("return_when") not in _ANY
-            )
-            return wait
-        if name == "join" and path.endswith("/threading.py"):
-            target = frame.f_locals.get("self")
-            if not isinstance(target, threading.Thread) or frame.f_locals.get("timeout"):
-                return None
-            wait = _Wait(stack, frame, "join")
-            wait.joined = target.ident if target.ident in threads else None
-            return wait
-        frame = frame.f_back
-    return None
-
-
-def _find_pool(stack: FrameType, pools: dict[int, _Pool]) -> _Pool | None:
-    """The pool whose worker loop is on this stack (stdlib's or executor_impl's), if any."""
-    frame: FrameType | None = stack
-    while frame is not None:
-        if frame.f_code.co_name == "_worker" and _path(frame).endswith(
-            (_STDLIB_WORKER, _OUR_WORKER)
-        ):
-            local = frame.f_locals
-            queue = local.get("work_queue")
-            if queue is None:
-                return None
+    pools: dict[int, _Pool] = {}
+    for registry in (stdlib_thread._threads_queues, our_thread._live_workers):
+        for _ in range(3):  # a worker that starts or ends meanwhile changes the registry
+            try:
+                workers = list(registry.items())
+                break
+            except RuntimeError:
+                continue
+        else:
+            continue
+        for thread, queue in workers:
+            if thread.ident not in alive:
+                continue
             pool = pools.get(id(queue))
             if pool is None:
-                ref = local.get("executor_reference", local.get("pool_ref"))
+                args = getattr(thread, "_args", None)  # gone once the worker ended
+                ref = args[0] if isinstance(args, tuple) and args else None
                 executor = ref() if isinstance(ref, weakref.ref) else None
                 pool = pools[id(queue)] = _Pool(queue, executor)
-            return pool
-        frame = frame.f_back
-    return None
+            pool.workers.add(thread.ident)
+    return pools
+
+
+def _innermost(alive: dict[int, threading.Thread]) -> dict[int, Wait]:
+    """Each living thread's innermost registered wait."""
+    found: dict[int, Wait] = {}
+    for wait in _waits.waits.copy().values():
+        if wait.ident in alive:
+            other = found.get(wait.ident)
+            if other is None or other.seq < wait.seq:
+                found[wait.ident] = wait
+    return found
 
 
 class _Graph:
     """One poll's wait-for graph and what in it can never progress."""
 
-    def __init__(self, frames: dict[int, FrameType]) -> None:
-        threads = {t.ident: t for t in threading.enumerate() if t.ident is not None}
-        self.frames = frames
-        self.names = _name_threads(frames)
-        self.waits: dict[int, _Wait] = {}
-        for ident, stack in frames.items():
-            wait = _find_wait(stack, threads)
-            if wait is not None:
-                self.waits[ident] = wait
-        # The rest reads pool workers' locals (before 3.13 a copy the frame keeps until the
-        # next read): only when some thread waits without a timeout.
+    def __init__(self, exclude: tuple[int, ...] = ()) -> None:
+        alive = {
+            t.ident: t
+            for t in threading.enumerate()
+            if t.ident is not None and t.ident not in exclude
+        }
+        self.alive = alive
+        self.names = _name_threads(alive)
+        self.waits = _innermost(alive)
         self.workers: dict[int, str] = {}  # id(future) -> name of the thread running it
         self.runner: dict[int, int] = {}  # id(future) -> ident of the thread running it
         self._pools: dict[int, _Pool] | None = None
         self._queued: dict[int, _Pool] | None = None
         if self.waits:
-            by_name = {name: ident for ident, name in self.names.items()}
-            self.workers = running_futures(frames, self.names)
-            self.runner = {f: by_name[n] for f, n in self.workers.items() if n in by_name}
+            for ident, ref in _waits.running.copy().items():
+                future = ref()
+                if ident in alive and getattr(future, "_state", "FINISHED") not in _DONE:
+                    self.runner[id(future)] = ident
+                    self.workers[id(future)] = self.names[ident]
         self.stuck = self._stuck() if self.waits else set()
 
     @property
     def pools(self) -> dict[int, _Pool]:
-        """The thread pools whose worker loops are on some stack, by id of their queue."""
+        """The thread pools with a worker alive, by id of their queue."""
         if self._pools is None:
-            self._pools = {}
-            for ident, stack in self.frames.items():
-                pool = _find_pool(stack, self._pools)
-                if pool is not None:
-                    pool.workers.add(ident)
+            self._pools = _find_pools(self.alive)
         return self._pools
 
     def queued_in(self, future: Any) -> _Pool | None:
@@ -251,14 +226,14 @@ class _Graph:
         if runner is not None:
             return runner in live
         if state not in _QUEUED:
-            return True  # running where no frame shows it: another process, an unknown pool
+            return True  # running where no worker recorded it: another process, an unknown pool
         pool = self.queued_in(future)
         if pool is None:
             return True  # in no pool we know: anyone may still set it
         return pool.has_room() or any(worker in live for worker in pool.workers)
 
     def _stuck(self) -> set[int]:
-        live = set(self.frames) - set(self.waits)
+        live = set(self.alive) - set(self.waits)
         progress = True
         while progress:
             progress = False
@@ -266,7 +241,8 @@ class _Graph:
                 if ident in live:
                     continue
                 if wait.kind == "join":
-                    ok = wait.joined is None or wait.joined in live
+                    joined = wait.joined.ident if wait.joined is not None else None
+                    ok = joined not in self.alive or joined in live
                 else:
                     notified = wait.kind in ("wait", "as_completed")
                     can = [
@@ -283,7 +259,7 @@ class _Graph:
         return frozenset(
             (
                 ident,
-                id(self.waits[ident].frame),
+                id(self.waits[ident]),
                 tuple((id(f), getattr(f, "_state", None)) for f in self.waits[ident].futures),
             )
             for ident in self.stuck
@@ -300,6 +276,17 @@ class _Graph:
 
     # -- the report ----------------------------------------------------------------------------
 
+    def _line(self, ident: int, wait: Wait) -> str:
+        """``<thread> waits in <call> on <what> (inside <context>)``, as the hang guard's."""
+        if wait.kind == "join":
+            target = f"thread {wait.joined.name if wait.joined is not None else '?'!r}"
+        elif wait.kind in ("result", "exception"):
+            target = _describe_future(wait.futures[0], self.workers)
+        else:
+            target = _describe_futures(wait.futures, self.workers)
+        via = f" (inside {', '.join(wait.via)})" if wait.via else ""
+        return f"{self.names[ident]} waits in {_CALLS[wait.kind]} on {target}{via}"
+
     def report(self, elapsed: float, context: str) -> FuturesDeadlockError:
         graph: list[str] = []
         edges: dict[int, list[int]] = {}
@@ -308,22 +295,19 @@ class _Graph:
         )
         for ident in order:
             wait = self.waits[ident]
-            line = wait_line(self.names[ident], wait.stack, self.workers) or (
-                f"{self.names[ident]} waits in {wait.kind}()"
-            )
+            line = self._line(ident, wait)
             pools = [
                 self.queued_in(f) for f in wait.futures if getattr(f, "_state", None) in _QUEUED
             ]
             pool = next((p for p in pools if p is not None), None)
             if pool is not None:
                 line += f" (queued in {pool.describe()}: no worker has started it)"
-            where = _user_frame(wait.frame)
-            if where:
-                line += f", at {where}"
+            if wait.where:
+                line += f", at {wait.where}"
             graph.append(line)
             targets = [self.runner[id(f)] for f in wait.futures if id(f) in self.runner]
-            if wait.joined is not None:
-                targets.append(wait.joined)
+            if wait.joined is not None and wait.joined.ident is not None:
+                targets.append(wait.joined.ident)
             edges[ident] = [t for t in targets if t in self.stuck]
         cycle = [self.names[i] for i in _find_cycle(edges, order)]
         starved = [
@@ -354,16 +338,6 @@ class _Graph:
         return FuturesDeadlockError("\n".join(text), graph, cycle, starved)
 
 
-def _user_frame(frame: FrameType | None) -> str:
-    """``file:line in function`` of the first caller outside the stdlib and this package."""
-    while frame is not None:
-        path = _path(frame)
-        if not path.startswith(_LIBRARY_DIRS) and not path.startswith("<"):
-            return f"{os.path.basename(path)}:{frame.f_lineno} in {frame.f_code.co_name}"
-        frame = frame.f_back
-    return ""
-
-
 def _find_cycle(edges: dict[int, list[int]], order: list[int]) -> list[int]:
     """A cycle of the graph *edges* (depth-first from each node in *order*), or []."""
     done: set[int] = set()
@@ -391,75 +365,6 @@ def _find_cycle(edges: dict[int, list[int]], order: list[int]) -> list[int]:
 
 # -- recovery ----------------------------------------------------------------------------------
 
-_LOCK_BOUND = 1.0  # seconds the watcher waits for a future's lock (its holder is running)
-
-
-def _inner(wait: _Wait, name: str, path: str) -> FrameType | None:
-    """The frame called *name* in *path* between the innermost frame and the wait's frame."""
-    frame: FrameType | None = wait.stack
-    while frame is not None and frame is not wait.frame:
-        if frame.f_code.co_name == name and _path(frame).endswith(path):
-            return frame
-        frame = frame.f_back
-    return None
-
-
-def _wake(wait: _Wait) -> bool:
-    """Wake one deadlocked thread without completing anything it waits on; False if its kind
-    of wait cannot be woken that way (``as_completed()`` loops, ``join()`` has no waiter)."""
-    ours = "executor_impl/" in _path(wait.frame)
-    if wait.kind in ("result", "exception"):
-        future: Any = wait.frame.f_locals.get("self")
-        lock: Any = getattr(future, "_condition", None)
-        if ours:  # executor_impl parks each waiter on a lock of its own
-            inner = _inner(wait, "_wait_until_done", "executor_impl/_future.py")
-            parked: Any = inner.f_locals.get("parked") if inner is not None else None
-            if parked is None or lock is None or not lock.acquire(True, _LOCK_BOUND):
-                return False
-            try:
-                blocked = future._blocked
-                if not blocked or not any(p is parked for p in blocked):
-                    return False
-                blocked.remove(parked)
-            finally:
-                lock.release()
-            parked.release()  # result() finds the future not done: TimeoutError
-            return True
-        inner = _inner(wait, "wait", "/threading.py")  # Condition.wait on the future's lock
-        waiter: Any = inner.f_locals.get("waiter") if inner is not None else None
-        waiters: Any = getattr(lock, "_waiters", None)
-        if waiter is None or waiters is None or not lock.acquire(True, _LOCK_BOUND):
-            return False
-        try:
-            if not any(w is waiter for w in waiters):
-                return False
-            waiters.remove(waiter)
-            waiter.release()  # what notify() does for this one waiter
-        finally:
-            lock.release()
-        return True
-    if wait.kind == "wait":
-        if ours:
-            inner = _inner(wait, "take", "executor_impl/_waiting.py")
-            gate: Any = inner.f_locals.get("self") if inner is not None else None
-            guard: Any = getattr(gate, "_lock", None)
-            if guard is None or not guard.acquire(True, _LOCK_BOUND):
-                return False
-            try:
-                if gate._open:
-                    return False
-                gate._open = True
-                gate._gate.release()  # take() returns what finished so far
-            finally:
-                guard.release()
-            return True
-        event = getattr(wait.frame.f_locals.get("waiter"), "event", None)
-        if event is None:
-            return False
-        event.set()  # wait() returns (done, not_done) as they are
-        return True
-    return False
-
 
 def _cancel(future: Any) -> None:
     """Cancel a queued future and tell its ``wait()``/``as_completed()`` waiters now.
@@ -469,7 +374,7 @@ def _cancel(future: Any) -> None:
     """
     future.cancel()
     lock = future._condition
-    if not lock.acquire(True, _LOCK_BOUND):
+    if not lock.acquire(True, LOCK_BOUND):
         return
     try:
         if future._state == "CANCELLED":
@@ -492,16 +397,16 @@ def _recover(graph: _Graph, error: BaseException, *, force: bool) -> None:
                 with contextlib.suppress(Exception):  # finished meanwhile: InvalidStateError
                     if not future.done():
                         future.set_exception(error)
-        else:
+        elif wait.wake is not None:
             with contextlib.suppress(Exception):
-                _wake(wait)
+                wait.wake()
 
 
 # -- the watcher -------------------------------------------------------------------------------
 
 
 class DeadlockWatcher:
-    """Poll every thread's stack every *interval* seconds from a daemon thread; on a deadlock
+    """Poll the registered waits every *interval* seconds from a daemon thread; on a deadlock
     record a :class:`FuturesDeadlockError` in ``errors`` (and pass it to *on_report*, called in
     the watcher thread, which must not block) and unblock the deadlocked threads.
 
@@ -527,6 +432,7 @@ class DeadlockWatcher:
         self.errors: list[FuturesDeadlockError] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watching = False
         self._started = 0.0
         self._previous: frozenset[tuple[Any, ...]] | None = None
         self._reported: set[frozenset[tuple[Any, ...]]] = set()
@@ -536,6 +442,8 @@ class DeadlockWatcher:
         if self._thread is not None:
             raise RuntimeError("a DeadlockWatcher watches one region; create one per region")
         self._started = _real_monotonic()
+        _waits.activate()  # from now on, waits with no timeout register themselves
+        self._watching = True
         self._thread = threading.Thread(target=self._run, name=WATCHER_THREAD_NAME, daemon=True)
         self._thread.start()
         return self
@@ -545,6 +453,9 @@ class DeadlockWatcher:
         self._stop.set()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join()
+        if self._watching:
+            self._watching = False
+            _waits.deactivate()
 
     def __enter__(self) -> DeadlockWatcher:
         return self.start()
@@ -576,9 +487,7 @@ class DeadlockWatcher:
 
     def poll(self, exclude: tuple[int, ...] = ()) -> FuturesDeadlockError | None:
         """One poll: the deadlock it recorded, if this look confirmed the previous one."""
-        frames = {k: v for k, v in sys._current_frames().items() if k not in exclude}
-        graph = _Graph(frames)
-        del frames
+        graph = _Graph(exclude)
         if not graph.stuck:
             self._previous = None
             return None

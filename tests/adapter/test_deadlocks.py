@@ -27,17 +27,16 @@ INNER_TIMEOUT = "60"
 the watcher's 2 to 3 polls of 0.2 s."""
 
 
-def run(pytester: pytest.Pytester, *args: str, watch: bool = True) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     # -p no:logging: a CRITICAL logged by a pool worker reaches stderr, whichever test it
-    # comes after, instead of a captured-log section. The watcher is asked for by name: it is
-    # off by default on CPython 3.11 (settings.WATCH_BY_DEFAULT).
+    # comes after, instead of a captured-log section. No option: the watcher is on by default
+    # on every Python.
     return pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
         "-p",
         "no:logging",
         f"--timeout={INNER_TIMEOUT}",
-        *(["--futures-deadlock-watch=on"] if watch else []),
         *args,
         timeout=240,
     )
@@ -233,6 +232,6 @@ def test_the_watcher_can_be_turned_off_and_the_hang_guard_remains(
 def test_a_bad_watch_setting_is_a_usage_error(
     pytester: pytest.Pytester, args: tuple[str, ...], source: str
 ) -> None:
-    result = run(pytester, *args, watch=False)
+    result = run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{source}: expected 'on' or 'off'*"])
