@@ -75,7 +75,8 @@ class Scheduler:
     run without reaching a scheduling point before :class:`UncontrolledBlockingError`; None
     never), *modules* (controlled for every run, see :meth:`control`), *reuse_threads* (run
     managed threads on OS threads kept from earlier schedules, see :mod:`._threads`; False
-    starts an OS thread for each).
+    starts an OS thread for each), *everywhere* (the user's other modules see ``threading``,
+    ``sleep``... switched: ``_patching``).
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class Scheduler:
         modules: Iterable[types.ModuleType | str] = (),
         record: bool = True,
         reuse_threads: bool = True,
+        everywhere: bool = True,
     ) -> None:
         self.policy = policy if policy is not None else RandomPolicy(seed)
         self.clock = VirtualClock(autojump=autojump)
@@ -98,6 +100,7 @@ class Scheduler:
         self.record = record
         self.reuse_threads = reuse_threads
         self._schedule_token = object()  # a worker runs one managed thread per schedule
+        self.everywhere = everywhere
         self.locations = False
         """Append to each point's operation the ``file:line (function)`` of the code that
         made it (see :func:`~._locations.caller_location`): slower, so off unless asked."""
@@ -309,6 +312,8 @@ class Scheduler:
                 self._patches.patch(_time_module, name, function)
             for module in self._modules:
                 self._patches.patch_module(module)
+            if self.everywhere:
+                self._patches.patch_everywhere()
             logging.getLogger("concurrent.futures").addFilter(self._log_filter)
         except BaseException:
             self._patches.unpatch()
