@@ -29,7 +29,10 @@ import sys
 import threading
 import time as _time_module
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 from ._primitives import (
     BoundedSemaphore,
@@ -141,6 +144,14 @@ class Patches:
             self._patches.append((future, "__hash__", vars(future).get("__hash__", _ABSENT)))
             future.__hash__ = stable_hash  # type: ignore[method-assign,assignment]
 
+
+    def patch_run(self, modules: Iterable[types.ModuleType | str], *, everywhere: bool) -> None:
+        """What a run patches as it starts: each of *modules* (:meth:`patch_module`), and
+        when *everywhere*, every other module of the user's (:meth:`patch_everywhere`)."""
+        for module in modules:
+            self.patch_module(module)
+        if everywhere:
+            self.patch_everywhere()
 
     def patch_everywhere(self) -> int:
         """Switch, in every module of the user's (see the module docstring), each global that
