@@ -17,6 +17,7 @@ Standard library only: no pytest, no hypothesis.
 from __future__ import annotations
 
 import _thread
+import ctypes
 import linecache
 import os
 import queue
@@ -26,7 +27,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from ._locations import frame_location, is_library_file
-from ._state import ManagedThread, UncontrolledBlockingError, real_monotonic
+from ._state import ManagedThread, ScheduleAborted, UncontrolledBlockingError, real_monotonic
 
 if TYPE_CHECKING:
     import types
@@ -82,8 +83,10 @@ class StillWatch:
         found = _waited_object(frame)
         if found is None or not _cannot_go_on(found[0]):
             return None
-        self._stuck.add(current.ident)
-        return _error(current, found[0], found[1], frame)
+        error = _error(current, found[0], found[1], frame)
+        if not _unblock(current.ident, frame):
+            self._stuck.add(current.ident)
+        return error
 
 
 def _waited_object(frame: types.FrameType) -> tuple[Any, types.FrameType] | None:
@@ -141,6 +144,29 @@ def _cannot_go_on(target: Any) -> bool:
     if isinstance(target, threading.Thread):
         return target.is_alive()
     return True  # a condition, semaphore or barrier: its state is its waiters'
+
+
+def _unblock(ident: int, frame: types.FrameType | None) -> bool:
+    """Let the thread *ident*, blocked in a ``Condition.wait`` (an event's, a queue's...) on
+    an object the run does not control, unwind as the run's other threads do: raise
+    ScheduleAborted in it, and wake it by releasing its own waiter lock (only it waits on
+    that lock; the object's state is not touched). False when it waits elsewhere (a lock
+    taken in C: it goes on once the thread holding it unwinds, or never)."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "wait" and os.path.basename(code.co_filename) == "threading.py":
+            waiter = frame.f_locals.get("waiter")
+            if isinstance(waiter, _thread.LockType):
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(ident), ctypes.py_object(ScheduleAborted)
+                )
+                try:
+                    waiter.release()
+                except RuntimeError:  # woken meanwhile
+                    pass
+                return True
+        frame = frame.f_back
+    return False
 
 
 def _kind(target: Any) -> str:
