@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+from . import _state
+from ._locations import is_library_file
 from ._primitives import (
     BoundedSemaphore,
     Condition,
@@ -47,9 +49,7 @@ from ._primitives import (
     SimpleQueue,
     Thread,
 )
-from . import _state
 from ._state import real_monotonic, real_sleep
-from ._locations import is_library_file
 from ._virtual_time import (
     GLOBAL_TIME,
     monotonic,
@@ -143,7 +143,6 @@ class Patches:
             # addresses, which differ from run to run, unless they hash by creation order.
             self._patches.append((future, "__hash__", vars(future).get("__hash__", _ABSENT)))
             future.__hash__ = stable_hash  # type: ignore[method-assign,assignment]
-
 
     def patch_run(self, modules: Iterable[types.ModuleType | str], *, everywhere: bool) -> None:
         """What a run patches as it starts: each of *modules* (:meth:`patch_module`), and

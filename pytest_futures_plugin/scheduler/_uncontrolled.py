@@ -89,10 +89,11 @@ class StillWatch:
         return error
 
 
-def _waited_object(frame: types.FrameType) -> tuple[Any, types.FrameType] | None:
-    """The object the stack whose innermost frame is *frame* waits on, with the first frame
-    of the user's code; None when it does not look like such a wait."""
+def _waited_object(innermost: types.FrameType) -> tuple[Any, types.FrameType] | None:
+    """The object the stack whose innermost frame is *innermost* waits on, with the first
+    frame of the user's code; None when it does not look like such a wait."""
     waiter: Any = None
+    frame: types.FrameType | None = innermost
     while frame is not None and is_library_file(frame.f_code.co_filename):
         code = frame.f_code
         names = _STDLIB_WAITS.get(os.path.basename(code.co_filename))
@@ -101,7 +102,7 @@ def _waited_object(frame: types.FrameType) -> tuple[Any, types.FrameType] | None
         this = frame.f_locals.get("self")
         if isinstance(this, _PY_KINDS):
             waiter = this  # the outermost one: Event.wait, not the Condition inside it
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     if frame is None:
         return None
     if waiter is not None:
@@ -180,11 +181,7 @@ def _kind(target: Any) -> str:
 def _names_of(target: Any, frame: types.FrameType) -> list[str]:
     """How the code reaches *target*: a variable of *frame* or an attribute of one, or a
     global of a loaded module."""
-    names = [
-        f"`{name}`"
-        for name, value in _visible(frame, globals_too=False)
-        if value is target
-    ]
+    names = [f"`{name}`" for name, value in _visible(frame, globals_too=False) if value is target]
     for module_name, module in list(sys.modules.items()):
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):

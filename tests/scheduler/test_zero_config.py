@@ -181,9 +181,11 @@ def test_a_task_blocked_on_an_object_made_before_the_run_is_named_at_once(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*UncontrolledBlockingError: thread 'ThreadPoolExecutor-*' (T*) is blocked at "
-            "flags.py:16 (wait_ready) on the module-level `READY` of lib.flags "
-            "(a threading.Event) that the scheduler does not control*"
+            (
+                "*UncontrolledBlockingError: thread 'ThreadPoolExecutor-*' (T*) is blocked at "
+                "flags.py:16 (wait_ready) on the module-level `READY` of lib.flags "
+                "(a threading.Event) that the scheduler does not control*"
+            )
         ]
     )
     assert "ran for 10" not in result.stdout.str()
@@ -221,7 +223,10 @@ def test_a_failing_runs_schedule_names_the_source_line_of_each_point(
     out = result.stdout.str()
     section = out[out.index("pytest-futures schedule") :]
     result.stdout.fnmatch_lines(
-        ["*pytest-futures schedule*", "* T0 (MainThread): * at test_schedule.py:1? (test_fails_after_its_threads_ran)"]
+        [
+            "*pytest-futures schedule*",
+            "* T0 (MainThread): * at test_schedule.py:1? (test_fails_after_its_threads_ran)",
+        ]
     )
     points = re.findall(r"^\s+\d+ T\d+ \(.*?\): (.*)$", section, re.M)
     assert points, section
