@@ -312,6 +312,9 @@ class _Switch:
         kinds = tuple(k for k in (self._real, self._controlled) if isinstance(k, type))
         return issubclass(subclass, kinds)
 
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (self._real,)  # ``class Worker(threading.Thread)`` during a run: the real one
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
