@@ -335,13 +335,23 @@ def controlled_modules(factory: Callable[..., Any], module_name: str) -> tuple[s
 
 
 def in_processes(backend: Backend) -> bool:
-    """Whether *backend*'s tasks run in other processes: a subclass of a known process pool
-    without probing (a probe under a scheduler's run would be controlled), else probed."""
-    import executor_impl
+    """Whether *backend*'s tasks run in other processes, as probed (``capabilities``).
 
-    pools = (concurrent.futures.ProcessPoolExecutor, executor_impl.ProcessPoolExecutor)
-    if isinstance(backend.factory, type) and issubclass(backend.factory, pools):
-        return True
+    Probe before a deterministic scheduler's run starts (read ``backend.capabilities``), as
+    the plugin's ``futures_scheduler`` fixture does: under a run the probe's own pool and
+    futures would be controlled. Raises :class:`BackendError` naming the backend when it has
+    not been probed yet and a run is on.
+    """
+    if "capabilities" not in vars(backend):
+        from .scheduler import active
+
+        if active() is not None:
+            raise BackendError(
+                f"--executor={backend.name}: whether its tasks run in other processes is "
+                "probed by running one, which cannot be done under a running deterministic "
+                "scheduler (the probe would be controlled too); read its capabilities "
+                "before the run starts"
+            )
     return backend.capabilities.processes
 
 

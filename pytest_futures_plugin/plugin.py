@@ -228,6 +228,11 @@ def futures_scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iter
     except TypeError as error:
         raise pytest.UsageError(f"futures_scheduler(...): {error}") from None
     request.node.stash[_SCHEDULER] = sched
+    sched.locations = search is None  # source lines in the schedule printed on a failure
+    if "futures_backend" in request.fixturenames:  # probed before the run: see in_processes
+        _backends.in_processes(
+            _backend_named(request.config, request.getfixturevalue("executor_backend"))
+        )
     with sched:
         yield sched
     if sched.leftovers:

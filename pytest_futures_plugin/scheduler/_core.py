@@ -44,6 +44,7 @@ from ._state import (
 )
 from ._threads import adopt
 from ._threads import start as start_on_worker
+from ._uncontrolled import StillWatch
 from ._virtual_time import GLOBAL_TIME
 from .clock import Clock, VirtualClock
 from .policies import FIFO, OwnerFirst, Policy, RandomPolicy
@@ -75,7 +76,8 @@ class Scheduler:
     run without reaching a scheduling point before :class:`UncontrolledBlockingError`; None
     never), *modules* (controlled for every run, see :meth:`control`), *reuse_threads* (run
     managed threads on OS threads kept from earlier schedules, see :mod:`._threads`; False
-    starts an OS thread for each).
+    starts an OS thread for each), *everywhere* (the user's other modules see ``threading``,
+    ``sleep``... switched: ``_patching``).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class Scheduler:
         modules: Iterable[types.ModuleType | str] = (),
         record: bool = True,
         reuse_threads: bool = True,
+        everywhere: bool = True,
     ) -> None:
         self.policy = policy if policy is not None else RandomPolicy(seed)
         self.clock = VirtualClock(autojump=autojump)
@@ -98,6 +101,7 @@ class Scheduler:
         self.record = record
         self.reuse_threads = reuse_threads
         self._schedule_token = object()  # a worker runs one managed thread per schedule
+        self.everywhere = everywhere
         self.locations = False
         """Append to each point's operation the ``file:line (function)`` of the code that
         made it (see :func:`~._locations.caller_location`): slower, so off unless asked."""
@@ -128,6 +132,7 @@ class Scheduler:
         self._finished = False
         self._switching = False
         self._next_tid = 1  # T0 is the owner
+        self._stuck: set[int | None] = set()  # blocked for good outside the run: not joined
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -307,8 +312,7 @@ class Scheduler:
         try:
             for name, function in GLOBAL_TIME.items():
                 self._patches.patch(_time_module, name, function)
-            for module in self._modules:
-                self._patches.patch_module(module)
+            self._patches.patch_run(self._modules, everywhere=self.everywhere)
             logging.getLogger("concurrent.futures").addFilter(self._log_filter)
         except BaseException:
             self._patches.unpatch()
@@ -359,7 +363,7 @@ class Scheduler:
             if thread is not owner and thread.state != FINISHED:
                 _release(thread.wake)
         for real in self._real_threads:
-            real.join(ABORT_JOIN)
+            real.join(0 if real.ident in self._stuck else ABORT_JOIN)
         alive = [t.name for t in self._real_threads if t.is_alive()]
         if alive:
             self.leftovers.append(f"threads still alive after the run was aborted: {alive}")
@@ -509,11 +513,14 @@ class Scheduler:
         try:
             if me.owner and self.uncontrolled_timeout is not None:
                 steps, since = self.steps, real_monotonic()
+                watch = StillWatch(self._stuck)
                 while not me.wake.acquire(timeout=0.25):
                     if self._aborting:
                         break
                     if self.steps != steps:
                         steps, since = self.steps, real_monotonic()
+                    elif blocked := watch.check(self._current):
+                        self._fail(me, blocked)
                     elif real_monotonic() - since > self.uncontrolled_timeout:
                         self._fail(
                             me,

@@ -480,6 +480,8 @@ class Thread(threading.Thread):
         record: ManagedThread | None = getattr(self, "_pytest_futures_record", None)
         sched = _state.ACTIVE
         if record is None or sched is None or running_caller() is None:
+            if record is not None and sched is not None and self.ident in sched._stuck:
+                timeout = 0  # blocked for good outside the run's control: not waited for
             super().join(ABORT_JOIN if timeout is None and record is not None else timeout)
             return
         if sched._wait(

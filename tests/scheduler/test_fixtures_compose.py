@@ -93,3 +93,36 @@ def test_a_process_pool_under_the_virtual_clock_is_skipped_naming_why(
     result = run(pytester, f"--executor={backend}")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines([f"*--executor={backend}: its tasks run in other processes*"])
+
+
+PROCESS_POOLS = """
+import concurrent.futures
+
+import executor_impl
+
+
+def stdlib_pool(**kwargs):
+    return concurrent.futures.ProcessPoolExecutor(**kwargs)
+
+
+def our_pool(**kwargs):
+    return executor_impl.ProcessPoolExecutor(**kwargs)
+"""
+
+
+@pytest.mark.parametrize("factory", ["pools:stdlib_pool", "pools:our_pool"])
+def test_a_process_based_module_attr_backend_is_probed_before_the_run(
+    pytester: pytest.Pytester, factory: str
+) -> None:
+    # A factory function, not a class: nothing but the probe, run before the scheduler's run
+    # starts, can tell that its tasks run in other processes.
+    pytester.makepyfile(pools=PROCESS_POOLS, test_pool=POOL_TESTS)
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    result = run(pytester, f"--executor={factory}")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines([f"*--executor={factory}: its tasks run in other processes*"])
+    deterministic = run(pytester, f"--executor=deterministic:{factory}")
+    deterministic.assert_outcomes(errors=2)
+    deterministic.stdout.fnmatch_lines(
+        [f"*UsageError: --executor=deterministic:{factory}: its tasks run in other processes*"]
+    )
