@@ -16,12 +16,9 @@ from pytest_futures_plugin import ecosystem
 
 USES_THE_BACKEND = """
     import dataclasses
-    import multiprocessing
-    import os
-    import threading
-    import time
 
     from pytest_futures_plugin import backends, ecosystem
+    from pytest_futures_plugin.guards import LeakCheck
 
     NAME = {name!r}
     BOUND = 60.0
@@ -42,26 +39,6 @@ USES_THE_BACKEND = """
             k: v for k, v in declared.items() if k in probed
         }}
 
-    def children():
-        return {{p.pid for p in multiprocessing.active_children()}} | set(_proc_children())
-
-    def _proc_children():
-        try:
-            return [int(t) for t in open(f"/proc/{{os.getpid()}}/task/{{os.getpid()}}/children").read().split()]
-        except OSError:
-            return []
-
-    def settle(before_threads, before_children):
-        # Bounded: threads and processes exit asynchronously after shutdown returns.
-        deadline = time.monotonic() + BOUND
-        while time.monotonic() < deadline:
-            threads = set(threading.enumerate()) - before_threads
-            procs = children() - before_children
-            if not threads and not procs:
-                return set(), set()
-            time.sleep(0.05)
-        return threads, procs
-
     def test_shutdown_leaves_no_cluster_thread_or_process():
         backend = backends.lookup(NAME)
         # A first executor starts what lives as long as the interpreter (dask's offload
@@ -69,14 +46,13 @@ USES_THE_BACKEND = """
         warm = backend.make(max_workers=2)
         assert warm.submit(pow, 2, 3).result(timeout=BOUND) == 8
         warm.shutdown(wait=True)
-        settle(set(threading.enumerate()), children())
-        before_threads, before_children = set(threading.enumerate()), children()
-        executor = backend.make(max_workers=2)
-        assert executor.submit(pow, 2, 3).result(timeout=BOUND) == 8
-        executor.shutdown(wait=True)
-        threads, procs = settle(before_threads, before_children)
-        assert not threads, f"{{NAME}} left threads: {{threads}}"
-        assert not procs, f"{{NAME}} left child processes: {{procs}}"
+        # Threads and processes exit asynchronously after shutdown returns: the check gives
+        # them BOUND seconds, then names each one still running.
+        with LeakCheck(grace=BOUND) as leaks:
+            executor = backend.make(max_workers=2)
+            assert executor.submit(pow, 2, 3).result(timeout=BOUND) == 8
+            executor.shutdown(wait=True)
+        assert not leaks.problems, f"{{NAME}} left: {{leaks.problems}}"
         cluster = getattr(executor, "cluster", None)
         if cluster is not None:
             assert cluster.status.name == "closed"
