@@ -252,6 +252,10 @@ def run_spec(
     policy, collecting = sched.policy, gc.isenabled()
 
     def example() -> RuleBasedStateMachine:
+        # The plugin's hang guard bounds an example, as on real threads (_HangWatch), not the
+        # whole run: generating, shrinking and explaining a failure run hundreds of examples,
+        # which take longer on a loaded machine, yet none of them hangs.
+        guards.rearm_guards()
         # The garbage of earlier examples, collected here rather than in the middle of this
         # one (a collection runs weakref callbacks, which take locks: scheduling points).
         # Frozen, what survives is not scanned again: each collection costs one example.
