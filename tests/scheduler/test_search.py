@@ -4,14 +4,12 @@ with no lock in them; and the reports a person reads."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import random
 import threading
 from typing import Any, Callable
 
 import pytest
 
-import executor_impl
 from executor_impl import _sync
 from pytest_futures_plugin.scheduler import (
     DeadlockError,
@@ -28,8 +26,18 @@ from pytest_futures_plugin.scheduler.search import (
     explore,
 )
 
-MODULES = (__name__, _sync.__name__, "concurrent.futures.thread", "concurrent.futures._base")
-"""This module's ``threading``, executor_impl's seam and the stdlib's pool, controlled."""
+from . import races
+from .races import lost_on_the_pool, lost_on_the_stdlib_pool, lost_on_threads, two_increments
+
+MODULES = (
+    __name__,
+    races.__name__,
+    _sync.__name__,
+    "concurrent.futures.thread",
+    "concurrent.futures._base",
+)
+"""The ``threading`` of this module and of the race programs, executor_impl's seam and the
+stdlib's pool, controlled."""
 
 
 def threads_on(locks: list[Any], rounds: int = 2) -> None:
@@ -142,118 +150,6 @@ def test_bad_parameters_are_errors_naming_the_value(options: dict[str, Any]) -> 
 # -- what it finds -----------------------------------------------------------------------------
 
 
-class Box:
-    """Done callbacks, reduced to the race: *racy* asks and appends under two holds."""
-
-    def __init__(self, racy: bool) -> None:
-        self.lock = threading.Lock()
-        self.done = False
-        self.callbacks: list[Callable[[], object]] = []
-        self.racy = racy
-
-    def add_done_callback(self, fn: Callable[[], object]) -> None:
-        with self.lock:
-            done = self.done
-            if not done and not self.racy:
-                self.callbacks.append(fn)
-                return
-        if not done:
-            with self.lock:
-                self.callbacks.append(fn)
-            return
-        fn()
-
-    def set_done(self) -> None:
-        with self.lock:
-            self.done = True
-            callbacks, self.callbacks = self.callbacks, []
-        for fn in callbacks:
-            fn()
-
-
-def lost_on_threads(racy: bool) -> Callable[[], None]:
-    def run() -> None:
-        box, called = Box(racy), []
-        adder = threading.Thread(target=box.add_done_callback, args=(lambda: called.append(1),))
-        setter = threading.Thread(target=box.set_done)
-        adder.start()
-        setter.start()
-        adder.join()
-        setter.join()
-        assert called == [1], "the done callback was lost"
-
-    return run
-
-
-def lost_on_the_pool(
-    racy: bool, pool_class: Any = executor_impl.ThreadPoolExecutor
-) -> Callable[[], None]:
-    def run() -> None:
-        box, called = Box(racy), []
-        with pool_class(max_workers=1) as pool:
-            pool.submit(box.set_done)
-            box.add_done_callback(lambda: called.append(1))
-        assert called == [1], "the done callback was lost"
-
-    return run
-
-
-def lost_on_the_stdlib_pool(racy: bool) -> Callable[[], None]:
-    return lost_on_the_pool(racy, concurrent.futures.ThreadPoolExecutor)
-
-
-counter = 0
-
-
-def increment() -> None:
-    global counter
-    counter += 1  # the racy line
-
-
-def increment_locked(lock: Any) -> None:
-    global counter
-    with lock:
-        counter += 1
-
-
-def two_increments(racy: bool) -> Callable[[], None]:
-    def run() -> None:
-        global counter
-        counter = 0
-        lock = threading.Lock()
-        workers = [
-            threading.Thread(target=increment)
-            if racy
-            else threading.Thread(target=increment_locked, args=(lock,))
-            for _ in range(2)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        assert counter == 2, f"counter is {counter}, not 2"
-
-    return run
-
-
-def waiting_on_each_other() -> None:
-    with executor_impl.ThreadPoolExecutor(max_workers=2) as pool:
-        futures: dict[str, Any] = {}
-        ready = threading.Event()
-
-        def a() -> object:
-            ready.wait()
-            return futures["b"].result()
-
-        def b() -> object:
-            ready.wait()
-            return futures["a"].result()
-
-        futures["a"], futures["b"] = pool.submit(a), pool.submit(b)
-        ready.set()
-        futures["b"].result()
-
-
 @pytest.mark.parametrize(
     "program",
     [lost_on_threads, lost_on_the_pool, lost_on_the_stdlib_pool],
@@ -278,7 +174,7 @@ def test_a_lost_callback_is_found_within_50_schedules_and_replays(
 def test_the_correct_version_is_proven_clean_to_two_preemptions(
     program: Callable[[bool], Callable[[], None]],
 ) -> None:
-    result = search(program(False), fine=[__name__])
+    result = search(program(False), fine=[races.__name__])
     assert result.failure is None, result.report()
     assert result.exhausted, result.report()
 
@@ -290,12 +186,12 @@ def test_the_increment_race_is_invisible_without_fine_grained_points() -> None:
 
 
 def test_the_increment_race_is_found_within_20_schedules_naming_its_lines() -> None:
-    result = search(two_increments(True), fine=[__name__])
+    result = search(two_increments(True), fine=[races.__name__])
     assert isinstance(result.failure, AssertionError)
     assert result.schedules <= 20
-    with open(__file__) as source:
+    with open(races.__file__) as source:
         line = next(n for n, text in enumerate(source, 1) if text.endswith("# the racy line\n"))
-    where = f"test_search.py:{line} (increment)"
+    where = f"races.py:{line} (increment)"
     assert any(
         conflict.startswith("T") and conflict.count(where) == 3 and "stale read" in conflict
         for conflict in result.conflicts
@@ -304,10 +200,10 @@ def test_the_increment_race_is_found_within_20_schedules_naming_its_lines() -> N
 
 
 def test_a_deadlock_is_found_in_the_first_schedule_with_its_source_lines() -> None:
-    result = search(waiting_on_each_other)
+    result = search(races.waiting_on_each_other(True))
     assert isinstance(result.failure, DeadlockError)
     assert result.schedules == 1
-    assert "test_search.py:" in result.trace
+    assert "races.py:" in result.trace
     assert "(a)" in result.trace
 
 
