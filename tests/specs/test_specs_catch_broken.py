@@ -75,7 +75,7 @@ RACES = [
         # installs its waiter, without the futures' locks: a future that finishes in between
         # is never yielded. Only a preemption in that gap of a few bytecodes shows it.
         "tests.specs.broken.waiting:AsCompletedLosesAWakeUp.ThreadPoolExecutor",
-        "test_waiting.py",
+        "test_waiting_pools.py",
         "two_executors",
         ("*not done after*", "*state = PooledFutures()"),
     ),

@@ -1,4 +1,5 @@
-"""Broken ``wait()`` / ``as_completed()`` for the waiting spec (specs/test_waiting.py).
+"""Broken ``wait()`` / ``as_completed()`` for the waiting specs (specs/test_waiting.py and
+specs/test_waiting_pools.py).
 
 Each backend is a namespace holding the broken function and the stdlib's ThreadPoolExecutor
 (``--executor=tests.specs.broken.waiting:Namespace.ThreadPoolExecutor``): the spec looks the
@@ -161,19 +162,27 @@ class AsCompletedLosesAWakeUp:
 
 
 CASES = [
-    Broken(f"{__name__}:{backend.__name__}.ThreadPoolExecutor", "test_waiting.py", bug)
-    for backend, bug in [
-        (YieldsDuplicates, "as_completed() yields a future given twice twice"),
-        (FirstExceptionWaitsForAll, "wait(FIRST_EXCEPTION) waits as ALL_COMPLETED"),
-        (AsCompletedIgnoresTimeout, "as_completed() ignores its timeout"),
-        (AsCompletedNewestFirst, "as_completed() yields futures completed together newest first"),
+    Broken(f"{__name__}:{backend.__name__}.ThreadPoolExecutor", spec, bug)
+    for backend, spec, bug in [
+        (YieldsDuplicates, "test_waiting.py", "as_completed() yields a future given twice twice"),
+        (
+            FirstExceptionWaitsForAll,
+            "test_waiting_pools.py",
+            "wait(FIRST_EXCEPTION) waits as ALL_COMPLETED",
+        ),
+        (AsCompletedIgnoresTimeout, "test_waiting_pools.py", "as_completed() ignores its timeout"),
+        (
+            AsCompletedNewestFirst,
+            "test_waiting.py",
+            "as_completed() yields futures completed together newest first",
+        ),
     ]
 ]
 
 RACE_ONLY_CASES = [
     Broken(
         f"{__name__}:AsCompletedLosesAWakeUp.ThreadPoolExecutor",
-        "test_waiting.py",
+        "test_waiting_pools.py",
         "as_completed() never yields a future that finishes while it installs its waiter",
         race_only=True,
     ),
