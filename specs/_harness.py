@@ -130,6 +130,13 @@ def expected_failure() -> str | None:
     return _EXPECTED_FAILURES[-1] if _EXPECTED_FAILURES else None
 
 
+CONTROLLED_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
+"""The phases of a machine under the deterministic scheduler: all but ``explain``, which re-runs
+the failing example under a line tracer of the test's thread alone (the managed threads' lines
+go unseen) and made reporting a found race take three times as long; the schedule's trace
+printed with the failure says where each thread was."""
+
+
 def profile() -> settings:
     """The settings of the profile ``HYPOTHESIS_PROFILE`` names (``dev`` by default).
 
@@ -228,9 +235,9 @@ def run_spec(
     of its own (``Scheduler.restart``), with garbage collected before it and not during it,
     so that replaying an example replays its interleaving; when *machine* is a class, the
     example draws its preemptions (:class:`Interleaved`), so that a failing interleaving
-    shrinks. A ``phases`` override is dropped there: it is for real threads, whose examples
-    do not replay (:data:`NO_SHRINKING`). A factory that is not a class gets the same seeded
-    random schedule in every example.
+    shrinks. A ``phases`` override is replaced there by :data:`CONTROLLED_PHASES`: it is for
+    real threads, whose examples do not replay (:data:`NO_SHRINKING`). A factory that is not a
+    class gets the same seeded random schedule in every example.
 
     A test expected to fail (:func:`expecting_failure`: a KNOWN-BUG or DEVIATION cell) runs
     with :data:`NO_SHRINKING` everywhere: it stops at its first failing example.
@@ -238,7 +245,7 @@ def run_spec(
     base = profile()
     sched = _scheduler.active() if controlled() else None
     if sched is not None:
-        overrides.pop("phases", None)
+        overrides["phases"] = CONTROLLED_PHASES
         scale = max(scale, CONTROLLED_SCALE)
     if expected_failure() is not None:
         overrides["phases"] = NO_SHRINKING
