@@ -1,5 +1,6 @@
 """``specs/_harness.py`` under the deterministic scheduler: each example draws its schedule, a
-failing interleaving shrinks, and a failing example that does not replay says so.
+failing interleaving shrinks, a failing example that does not replay says so, and the hang
+guard bounds each example.
 
 Small machines of this module run under a :class:`Scheduler` used directly, as
 ``--executor=deterministic`` runs the specs (the spec's thread is the owner).
@@ -19,6 +20,7 @@ import time
 import pytest
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
+from pytest_futures_plugin import guards
 from pytest_futures_plugin.scheduler import RandomPolicy, Scheduler
 from specs import _harness
 
@@ -139,3 +141,32 @@ def test_an_expected_failure_is_not_shrunk() -> None:
     shrunk = examples_until_it_fails(None)
     assert known <= 3, known  # with seed 1, the first example fails: it and its replay
     assert shrunk > known, (shrunk, known)
+
+
+class Counted(RuleBasedStateMachine):
+    """Passes; counts the examples made."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        Counted.made += 1
+
+    @rule()
+    def nothing(self) -> None:
+        pass
+
+
+def test_the_hang_guard_bounds_each_example_not_the_whole_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Generating, shrinking and replaying run many examples: bounded as a whole, they ran
+    # past the hang guard on a loaded machine and a found race was reported as a hang.
+    rearmed = []
+    monkeypatch.setattr(guards, "rearm_guards", lambda: rearmed.append(Counted.made))
+    monkeypatch.setattr(Counted, "made", 0)
+    with Scheduler(RandomPolicy(0), modules=[__name__, *STDLIB]):
+        _harness.run_spec(Counted, seed=1)
+    assert Counted.made > 1
+    # Once before each example is made: the n-th rearm comes after n - 1 examples.
+    assert rearmed == list(range(Counted.made)), rearmed
