@@ -130,13 +130,6 @@ def expected_failure() -> str | None:
     return _EXPECTED_FAILURES[-1] if _EXPECTED_FAILURES else None
 
 
-CONTROLLED_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
-"""The phases of a machine under the deterministic scheduler: all but ``explain``, which re-runs
-the failing example under a line tracer of the test's thread alone (the managed threads' lines
-go unseen) and made reporting a found race take three times as long; the schedule's trace
-printed with the failure says where each thread was."""
-
-
 def profile() -> settings:
     """The settings of the profile ``HYPOTHESIS_PROFILE`` names (``dev`` by default).
 
@@ -235,7 +228,7 @@ def run_spec(
     of its own (``Scheduler.restart``), with garbage collected before it and not during it,
     so that replaying an example replays its interleaving; when *machine* is a class, the
     example draws its preemptions (:class:`Interleaved`), so that a failing interleaving
-    shrinks. A ``phases`` override is replaced there by :data:`CONTROLLED_PHASES`: it is for
+    shrinks. A ``phases`` override is replaced there by every phase but ``explain``: it is for
     real threads, whose examples do not replay (:data:`NO_SHRINKING`). A factory that is not a
     class gets the same seeded random schedule in every example.
 
@@ -245,7 +238,8 @@ def run_spec(
     base = profile()
     sched = _scheduler.active() if controlled() else None
     if sched is not None:
-        overrides["phases"] = CONTROLLED_PHASES
+        # Not explain: it traces the test's thread alone, and triples a found race's report time.
+        overrides["phases"] = tuple(phase for phase in Phase if phase is not Phase.explain)
         scale = max(scale, CONTROLLED_SCALE)
     if expected_failure() is not None:
         overrides["phases"] = NO_SHRINKING
@@ -259,10 +253,7 @@ def run_spec(
     policy, collecting = sched.policy, gc.isenabled()
 
     def example() -> RuleBasedStateMachine:
-        # The plugin's hang guard bounds an example, as on real threads (_HangWatch), not the
-        # whole run: generating, shrinking and explaining a failure run hundreds of examples,
-        # which take longer on a loaded machine, yet none of them hangs.
-        guards.rearm_guards()
+        guards.rearm_guards()  # the hang guard bounds an example, not the whole search
         # The garbage of earlier examples, collected here rather than in the middle of this
         # one (a collection runs weakref callbacks, which take locks: scheduling points).
         # Frozen, what survives is not scanned again: each collection costs one example.
