@@ -251,6 +251,13 @@ class Backend:
     controlled: tuple[str, ...] = ()
     """The modules the deterministic scheduler controls for each test of this backend; empty
     for a backend of real threads or processes."""
+    examples: float = 1.0
+    """The share of the Hypothesis profile's examples each spec machine runs on this backend
+    (at least :data:`MIN_EXAMPLES`): below 1 for a backend whose every executor costs about a
+    second to start or stop, so that its whole spec run stays within minutes. Declared, with
+    ``examples_reason``, never measured (a run stays a function of its seed); shown under the
+    conformance matrix; ``--futures-examples=full`` runs every example."""
+    examples_reason: str = ""
 
     @property
     def deterministic(self) -> bool:
@@ -270,6 +277,18 @@ class Backend:
     def capabilities(self) -> Capabilities:
         """The probed :class:`Capabilities` (the first access starts an executor once)."""
         return probe(self.factory)
+
+
+MIN_EXAMPLES = 5
+"""The fewest examples a spec machine runs on a backend that declares a share of them."""
+
+
+def examples(backend: Backend, planned: int) -> int:
+    """How many of *planned* examples a spec machine runs on *backend* (see
+    :attr:`Backend.examples`)."""
+    if backend.examples >= 1:
+        return planned
+    return min(planned, max(MIN_EXAMPLES, round(planned * backend.examples)))
 
 
 def _builtins() -> dict[str, Backend]:

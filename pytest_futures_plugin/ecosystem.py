@@ -91,6 +91,9 @@ class Spec:
     prepare: Callable[[], None] | None = None
     """Run once when the backend is selected (before any test): starts what the package
     keeps for the life of the interpreter, so that no test's leak check sees it appear."""
+    examples: float = 1.0
+    """The share of the profile's examples a spec machine runs (see ``Backend.examples``)."""
+    examples_reason: str = ""
 
     @property
     def extra(self) -> str:
@@ -129,6 +132,8 @@ class Spec:
             self.api_module,
             f"{self.description} ({self.docs})",
             deviations=dict(self.deviations),
+            examples=self.examples,
+            examples_reason=self.examples_reason,
         )
 
 
@@ -289,6 +294,8 @@ _LOKY = Declared(
     mp_context=False,
 )
 
+_LOKY_START = "each executor starts its worker interpreters: 0.2-0.6 s to start and stop"
+
 SPECS: tuple[Spec, ...] = (
     Spec(
         "loky",
@@ -299,6 +306,8 @@ SPECS: tuple[Spec, ...] = (
         "loky.ProcessPoolExecutor",
         _LOKY_DOCS,
         _LOKY,
+        examples=0.4,
+        examples_reason=_LOKY_START,
     ),
     Spec(
         "loky-reusable",
@@ -310,6 +319,8 @@ SPECS: tuple[Spec, ...] = (
         _LOKY_DOCS,
         _LOKY,
         {"waiting": _LOKY_REUSED},
+        examples=0.4,
+        examples_reason=_LOKY_START,
     ),
     Spec(
         "futurist-thread",
@@ -320,6 +331,9 @@ SPECS: tuple[Spec, ...] = (
         "futurist.ThreadPoolExecutor",
         _FUTURIST_DOCS,
         _NO_POOL,
+        examples=0.3,
+        examples_reason="its shutdown(wait=True) takes 1 s: idle workers poll their queue "
+        "once a second",
     ),
     Spec(
         "futurist-process",

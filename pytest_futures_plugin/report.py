@@ -300,7 +300,8 @@ class Matrix:
         would exceed *width* columns, the headers become ``[1]``, ``[2]``, ... and a legend
         below the table spells them out. Footnotes follow, FAIL cells first (at most *max_ids*
         failing tests each, then ``and K more``), then KNOWN-BUG cells with their issues, then
-        DEVIATION cells with the declared deviations.
+        DEVIATION cells with the declared deviations, then the backends whose spec machines ran
+        a declared share of the examples (``meta["examples"]``), then warnings.
         """
         counts = self._counts()
         if not self._cells:
@@ -355,6 +356,16 @@ class Matrix:
             reasons = dict.fromkeys(_one_line(r.detail) for r in cell.having(Status.DEVIATION))
             text = "; ".join(r for r in reasons if r) or "declared by the backend"
             notes.append(f"DEVIATION {cell.area} on {cell.backend}: {text}")
+        shared: dict[str, None] = {}
+        for run in self._runs():
+            shares = run.get("examples")
+            for backend, share in shares.items() if isinstance(shares, dict) else ():
+                shared.setdefault(
+                    f"EXAMPLES on {backend}: each spec machine ran {share.get('share', 0):.0%} of "
+                    f"the profile's examples ({share.get('reason') or 'declared by the backend'}"
+                    "); --futures-examples=full runs them all"
+                )
+        notes.extend(shared)
         for cell in (c for c in cells if c.warnings):
             notes.append(f"WARNINGS {cell.area} on {cell.backend}: {len(cell.warnings)}")
             notes.extend(f"  {_one_line(w)}" for w in cell.warnings[:max_ids])

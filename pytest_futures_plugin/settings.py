@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_HANG_TIMEOUT",
+    "ENV_EXAMPLES",
     "ENV_EXECUTOR",
     "ENV_HANG",
     "ENV_SEED",
@@ -46,6 +47,7 @@ ENV_EXECUTOR = "PYTEST_FUTURES_EXECUTOR"
 ENV_SEED = "PYTEST_FUTURES_SEED"
 ENV_HANG = "PYTEST_FUTURES_HANG_TIMEOUT"
 ENV_SPEC_BOUND = "PYTEST_FUTURES_SPEC_BOUND"
+ENV_EXAMPLES = "PYTEST_FUTURES_EXAMPLES"
 
 WATCH_BY_DEFAULT = True
 """Whether the deadlock watcher runs unless told: on every Python.  It reads no other thread's
@@ -114,6 +116,15 @@ OPTIONS = (
         "ini futures_spec_bound.",
         metavar="SECONDS",
         ini="Default for --futures-spec-bound (seconds).",
+    ),
+    Option(
+        "--futures-examples",
+        "futures_examples",
+        "How many examples each spec machine runs on a backend that declares a share of "
+        "them because its executors are slow to start or stop (loky, futurist's thread "
+        "pool): 'declared' (default; named under the matrix) or 'full' (the profile's "
+        "count). env PYTEST_FUTURES_EXAMPLES.",
+        metavar="declared|full",
     ),
     Option(
         "--futures-deadlock-watch",
@@ -215,10 +226,17 @@ def read(
             raise SettingsError(
                 f"--futures-seed={seed_text}: expected an integer or 'random'"
             ) from None
-    matrix = _report.Matrix(
-        backends=[backend.name for backend in selected],
-        meta={"seed": seed, "backends": [backend.name for backend in selected]},
-    )
+    if _full_examples(option, environ):
+        selected = [dataclasses.replace(backend, examples=1.0) for backend in selected]
+    shares = {
+        backend.name: {"share": backend.examples, "reason": backend.examples_reason}
+        for backend in selected
+        if backend.examples < 1
+    }
+    meta: dict[str, Any] = {"seed": seed, "backends": [backend.name for backend in selected]}
+    if shares:
+        meta["examples"] = shares
+    matrix = _report.Matrix(backends=[backend.name for backend in selected], meta=meta)
     return Settings(
         selected,
         seed,
@@ -227,6 +245,20 @@ def read(
         _spec_bound(option, ini, environ),
         _deadlock_watch(option, ini, environ),
     )
+
+
+def _full_examples(option: Callable[[str], Any], environ: Mapping[str, str]) -> bool:
+    """Whether ``--futures-examples`` (or its variable) asks for every example: ``full``, or
+    ``declared`` (the default), validated."""
+    for source, value in (
+        ("--futures-examples", option("futures_examples")),
+        (ENV_EXAMPLES, environ.get(ENV_EXAMPLES)),
+    ):
+        if value not in (None, ""):
+            if str(value).lower() not in ("declared", "full"):
+                raise SettingsError(f"{source}={value!r}: expected 'declared' or 'full'")
+            return str(value).lower() == "full"
+    return False
 
 
 def _deadlock_watch(

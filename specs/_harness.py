@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize
 
+from pytest_futures_plugin import backends as _backends
 from pytest_futures_plugin import controls, guards, tasks
 from pytest_futures_plugin import scheduler as _scheduler
 from pytest_futures_plugin.guards import HELPER_THREAD_PREFIX, describe_threads
@@ -220,9 +221,9 @@ def run_spec(
     plugin's replay command (``--futures-seed=N``) reproduces a failure. *overrides* are
     Hypothesis settings.
 
-    *scale* multiplies the profile's ``max_examples``, for machines that need no executor
-    and so run hundreds of examples per second; under the deterministic scheduler it is at
-    least :data:`CONTROLLED_SCALE`.
+    *scale* multiplies the profile's ``max_examples`` (machines with no executor run hundreds
+    of examples a second; at least :data:`CONTROLLED_SCALE` under the deterministic
+    scheduler); a :class:`Backend` in *args* runs the share it declares (``examples``).
 
     Under the deterministic scheduler (see :func:`controlled`) every example is a schedule
     of its own (``Scheduler.restart``), with garbage collected before it and not during it,
@@ -243,7 +244,11 @@ def run_spec(
         scale = max(scale, CONTROLLED_SCALE)
     if expected_failure() is not None:
         overrides["phases"] = NO_SHRINKING
-    overrides.setdefault("max_examples", base.max_examples * scale)
+    planned = base.max_examples * scale
+    backend = next((arg for arg in args if isinstance(arg, _backends.Backend)), None)
+    if backend is not None and sched is None:
+        planned = _backends.examples(backend, planned)  # a backend slow to start or stop
+    overrides.setdefault("max_examples", planned)
     chosen = settings(base, **overrides)
     if sched is None:
         factory: Callable[[], RuleBasedStateMachine] = lambda: machine(*args)  # noqa: E731

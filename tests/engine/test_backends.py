@@ -4,6 +4,7 @@ resolves to, that a lookup is memoised, what a probe finds, and the ExecutorFact
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import os
 import sys
 import types
@@ -195,3 +196,12 @@ def test_the_executor_factory_shuts_down_a_pool_without_cancel_futures() -> None
     factory()
     factory.close()
     assert closed == [True]
+
+
+def test_a_declared_share_of_examples_has_a_floor_and_never_adds_examples() -> None:
+    full = backends.Backend("b", concurrent.futures.ThreadPoolExecutor)
+    assert backends.examples(full, 40) == 40
+    share = dataclasses.replace(full, examples=0.3)
+    assert backends.examples(share, 40) == 12
+    assert backends.examples(share, 10) == backends.MIN_EXAMPLES
+    assert backends.examples(share, 3) == 3  # never more than planned

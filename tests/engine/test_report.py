@@ -433,3 +433,19 @@ def test_a_cell_lists_the_warnings_of_its_tests_once_each() -> None:
     assert "WARNINGS map on b: 2" in matrix.render()
     again = Matrix.from_json(matrix.to_json())
     assert again.cell("map", "b").warnings == cell.warnings  # type: ignore[union-attr]
+
+
+def test_a_backend_that_ran_a_share_of_the_examples_is_named_under_the_matrix() -> None:
+    share = {"slow": {"share": 0.3, "reason": "its shutdown takes 1 s"}}
+    matrix = Matrix(backends=["slow", "fast"], meta={"examples": share})
+    matrix.record("waiting", "slow", Status.PASS, test_id="t1")
+    matrix.record("waiting", "fast", Status.PASS, test_id="t2")
+    expected = (
+        "EXAMPLES on slow: each spec machine ran 30% of the profile's examples (its shutdown "
+        "takes 1 s); --futures-examples=full runs them all"
+    )
+    assert matrix.render()[-1] == expected
+    # Merged runs (pytest-xdist workers, report files) name it once.
+    merged = Matrix.from_json(matrix.to_json()).merge(matrix)
+    assert merged.render().count(expected) == 1
+    assert not any("EXAMPLES" in line for line in Matrix(meta={}).render())

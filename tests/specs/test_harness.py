@@ -12,12 +12,14 @@ import concurrent.futures
 import concurrent.futures._base
 import concurrent.futures.thread
 import contextlib
+import dataclasses
 import itertools
 import re
 import threading
 import time
 
 import pytest
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from pytest_futures_plugin import guards
@@ -170,3 +172,39 @@ def test_the_hang_guard_bounds_each_example_not_the_whole_search(
     assert Counted.made > 1
     # Once before each example is made: the n-th rearm comes after n - 1 examples.
     assert rearmed == list(range(Counted.made)), rearmed
+
+
+class CountedWith(RuleBasedStateMachine):
+    """Passes; made with a backend, as a spec machine is; counts the examples made (each draws
+    an integer, so that Hypothesis does not run out of distinct examples)."""
+
+    made = 0
+
+    def __init__(self, backend: object) -> None:
+        super().__init__()
+        CountedWith.made += 1
+        self.backend = backend
+
+    @rule(n=st.integers())
+    def draw(self, n: int) -> None:
+        pass
+
+
+def test_a_backend_slow_to_start_runs_the_share_of_examples_it_declares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_futures_plugin import backends
+
+    full = backends.Backend("full", concurrent.futures.ThreadPoolExecutor)
+    quarter = dataclasses.replace(full, name="quarter", examples=0.25, examples_reason="slow")
+    made = {}
+    for backend in (full, quarter):
+        monkeypatch.setattr(CountedWith, "made", 0)
+        _harness.run_spec(CountedWith, backend, seed=1, scale=4)
+        made[backend.name] = CountedWith.made
+    planned = _harness.profile().max_examples * 4
+    share = backends.examples(quarter, planned)
+    assert share == round(planned / 4)
+    # Hypothesis may make one machine more than it counts as an example.
+    assert planned <= made["full"] <= planned + 1, made
+    assert share <= made["quarter"] <= share + 1, made
