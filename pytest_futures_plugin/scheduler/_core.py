@@ -45,6 +45,7 @@ from ._state import (
 from ._threads import adopt
 from ._threads import start as start_on_worker
 from ._uncontrolled import StillWatch
+from ._threads import start_on_spare
 from ._virtual_time import GLOBAL_TIME
 from .clock import Clock, VirtualClock
 from .policies import FIFO, OwnerFirst, Policy, RandomPolicy
@@ -61,6 +62,8 @@ __all__ = [
 
 _get_ident = _thread.get_ident
 
+THREAD_MODES = ("prespawned", "fresh", "reused")
+"""What ``Scheduler(thread_mode=...)`` accepts."""
 POLL_QUANTUM = 1e-6
 """Virtual seconds that pass when a thread polls in a loop (see Scheduler._wait)."""
 POLLS_BEFORE_TIME_PASSES = 3
@@ -74,10 +77,13 @@ class Scheduler:
     *autojump* (jump virtual time when every thread is blocked), *max_steps* (scheduling
     points before :class:`LivelockError`), *uncontrolled_timeout* (real seconds a thread may
     run without reaching a scheduling point before :class:`UncontrolledBlockingError`; None
-    never), *modules* (controlled for every run, see :meth:`control`), *reuse_threads* (run
-    managed threads on OS threads kept from earlier schedules, see :mod:`._threads`; False
-    starts an OS thread for each), *everywhere* (the user's other modules see ``threading``,
-    ``sleep``... switched: ``_patching``).
+    never), *modules* (controlled for every run, see :meth:`control`), *thread_mode* (the OS
+    threads managed threads run on, see :mod:`._threads`: ``"prespawned"``, a new OS thread
+    each, started ahead of need; ``"fresh"``, a new OS thread each, started by
+    ``threading.Thread.start``; ``"reused"``, OS threads kept from earlier schedules, the
+    fastest, but a ``threading.local`` made before the schedule keeps its values there),
+    *everywhere* (the user's other modules see ``threading``, ``sleep``... switched:
+    ``_patching``).
     """
 
     def __init__(
@@ -90,16 +96,18 @@ class Scheduler:
         uncontrolled_timeout: float | None = 10.0,
         modules: Iterable[types.ModuleType | str] = (),
         record: bool = True,
-        reuse_threads: bool = True,
+        thread_mode: str = "prespawned",
         everywhere: bool = True,
     ) -> None:
+        if thread_mode not in THREAD_MODES:
+            raise ValueError(f"thread_mode must be one of {THREAD_MODES}, not {thread_mode!r}")
         self.policy = policy if policy is not None else RandomPolicy(seed)
         self.clock = VirtualClock(autojump=autojump)
         self._clock: Clock = self.clock  # what the core uses of it
         self.max_steps = max_steps
         self.uncontrolled_timeout = uncontrolled_timeout
         self.record = record
-        self.reuse_threads = reuse_threads
+        self.thread_mode = thread_mode
         self._schedule_token = object()  # a worker runs one managed thread per schedule
         self.everywhere = everywhere
         self.locations = False
@@ -565,9 +573,11 @@ class Scheduler:
         return adopt(self, thread)
 
     def _start(self, thread: threading.Thread, start_os_thread: Callable[[], None]) -> None:
-        """Start adopted *thread*: on a worker kept from an earlier schedule, or with
-        *start_os_thread* (``threading.Thread.start``) when ``reuse_threads`` is off."""
-        if self.reuse_threads:
+        """Start adopted *thread* as ``thread_mode`` says: on a spare, on a worker kept from
+        an earlier schedule, or with *start_os_thread* (``threading.Thread.start``)."""
+        if self.thread_mode == "prespawned":
+            start_on_spare(thread)
+        elif self.thread_mode == "reused":
             start_on_worker(thread, self._schedule_token)
         else:
             start_os_thread()

@@ -4,18 +4,29 @@ the OS threads it runs on.
 
 Starting an OS thread costs more than the rest of a short schedule (threading's start waits
 for the new thread to report in; its join for the thread to exit), so a managed thread runs
-on an idle *worker*: an OS thread of a process-wide pool that ran a managed thread of an
-earlier schedule and parks on its own lock in between. :func:`start` does for the worker
-what ``threading`` does for a thread it starts (its ident and native id, started, listed in
+on a *worker*: an OS thread started ahead of need that parks on its own lock until given a
+thread to run. :func:`start` and :func:`start_on_spare` do for the worker what ``threading``
+does for a thread it starts (its ident and native id, started, listed in
 ``threading.enumerate()``, the trace and profile functions set by ``threading.settrace`` and
 ``setprofile``, ``threading.excepthook`` for what ``run`` raises, an empty
-``contextvars`` context) and marks the thread ended when ``run`` returns, for its ``join``
+``contextvars`` context) and mark the thread ended when ``run`` returns, for its ``join``
 and ``is_alive``.
 
-What a fresh OS thread has and a worker may not: the values a ``threading.local`` made
-*before* the schedule holds for that OS thread (a local made during the schedule starts
-empty in each thread: a worker never runs two managed threads of one schedule). A program
-whose path depends on such values runs with ``Scheduler(reuse_threads=False)``.
+Two kinds of worker:
+
+- a *spare* (:func:`start_on_spare`, the scheduler's default): a new OS thread, started in
+  the background before it is needed, that runs one managed thread and exits. It is a fresh
+  OS thread in every respect (its thread state, its ``threading.local`` values, its ident);
+  only the wait for it to start is gone. Taking a spare starts another, so that
+  :data:`SPARE_WORKERS` wait.
+- a *reused* worker (:func:`start`): an OS thread that ran a managed thread of an earlier
+  schedule and waits for another. No OS thread is started at all, but the values a
+  ``threading.local`` made *before* the schedule holds for that OS thread are still there (a
+  local made during the schedule starts empty in each thread: a worker never runs two managed
+  threads of one schedule): a program whose path depends on such values may take another path
+  in a later schedule.
+
+Either waits :data:`IDLE_SECONDS` at most for a thread to run, then exits.
 
 Standard library only: no pytest, no hypothesis.
 """
@@ -37,9 +48,12 @@ if TYPE_CHECKING:
 __all__ = [
     "IDLE_SECONDS",
     "MAX_IDLE_WORKERS",
+    "SPARE_WORKERS",
     "adopt",
     "idle_workers",
+    "spare_workers",
     "start",
+    "start_on_spare",
 ]
 
 _get_ident = _thread.get_ident
@@ -51,6 +65,9 @@ MAX_IDLE_WORKERS = 16
 IDLE_SECONDS = 2.0
 """Real seconds a worker waits for another thread to run before it exits (so that no idle
 worker outlives the tests that schedule: a thread dump after them does not list it)."""
+SPARE_WORKERS = 2
+"""Spares kept started ahead of need (a schedule that starts more threads at once than wait
+starts the others as threading does, waiting for each to report in)."""
 
 
 def adopt(sched: Scheduler, thread: threading.Thread) -> ManagedThread:
@@ -92,11 +109,13 @@ def adopt(sched: Scheduler, thread: threading.Thread) -> ManagedThread:
 
 
 class _Worker:
-    """An OS thread of the pool: it parks on ``go`` until given a ``job`` (a thread to run)."""
+    """An OS thread of the pool: it parks on ``go`` until given a ``job`` (a thread to run);
+    a spare (*once*) runs one and exits."""
 
-    __slots__ = ("go", "ident", "job", "native_id", "schedule")
+    __slots__ = ("go", "ident", "job", "native_id", "once", "schedule")
 
-    def __init__(self) -> None:
+    def __init__(self, once: bool = False) -> None:
+        self.once = once
         self.go = _thread.allocate_lock()
         self.go.acquire()
         self.job: threading.Thread | None = None
@@ -106,7 +125,9 @@ class _Worker:
 
 
 _idle: list[_Worker] = []
-_pool_lock = _thread.allocate_lock()  # guards _idle against a worker leaving it
+_spares: list[_Worker] = []
+_spares_starting = 0  # spares started, not yet in _spares
+_pool_lock = _thread.allocate_lock()  # guards the above against a worker leaving them
 
 
 def idle_workers() -> int:
@@ -114,18 +135,42 @@ def idle_workers() -> int:
     return len(_idle)
 
 
+def spare_workers() -> int:
+    """How many spares wait for a thread to run."""
+    return len(_spares)
+
+
 def start(thread: threading.Thread, schedule: object) -> None:
     """Start *thread* (adopted, not started) on an idle worker that has run no thread of
     *schedule* (a token of the current schedule), or on a new one."""
-    if not thread._initialized:  # type: ignore[attr-defined]
-        raise RuntimeError("thread.__init__() not called")
-    if thread._started.is_set():  # type: ignore[attr-defined]
-        raise RuntimeError("threads can only be started once")
+    _check(thread)
     with _pool_lock:
         worker = _take(schedule)
     if worker is None:
         worker = _new_worker()
     worker.schedule = schedule
+    _hand_over(thread, worker)
+
+
+def start_on_spare(thread: threading.Thread) -> None:
+    """Start *thread* (adopted, not started) on a spare, a new OS thread started ahead of
+    need, or on a new one started now if none waits; start a spare in its stead."""
+    _check(thread)
+    with _pool_lock:
+        worker = _spares.pop() if _spares else None
+    if worker is None:
+        worker = _new_worker(once=True)
+    _hand_over(thread, worker)
+
+
+def _check(thread: threading.Thread) -> None:
+    if not thread._initialized:  # type: ignore[attr-defined]
+        raise RuntimeError("thread.__init__() not called")
+    if thread._started.is_set():  # type: ignore[attr-defined]
+        raise RuntimeError("threads can only be started once")
+
+
+def _hand_over(thread: threading.Thread, worker: _Worker) -> None:
     ident = worker.ident
     # What threading's bootstrap sets in the new thread, set here: the worker is parked.
     thread._ident = ident  # type: ignore[attr-defined]
@@ -151,8 +196,8 @@ def _take(schedule: object) -> _Worker | None:
     return None
 
 
-def _new_worker() -> _Worker:
-    worker = _Worker()
+def _new_worker(once: bool = False) -> _Worker:
+    worker = _Worker(once)
     ready = _thread.allocate_lock()
     ready.acquire()
     _thread.start_new_thread(_serve, (worker, ready))
@@ -161,20 +206,50 @@ def _new_worker() -> _Worker:
     return worker
 
 
+def _start_spares() -> None:
+    """Start spares in the background until :data:`SPARE_WORKERS` wait or are starting."""
+    global _spares_starting
+    with _pool_lock:
+        wanted = SPARE_WORKERS - len(_spares) - _spares_starting
+        if wanted <= 0:
+            return
+        _spares_starting += wanted
+    for started in range(wanted):
+        try:
+            _thread.start_new_thread(_serve, (_Worker(once=True), None))
+        except RuntimeError:  # can't start new thread: the next start will say so
+            with _pool_lock:
+                _spares_starting = max(0, _spares_starting - (wanted - started))
+            return
+
+
 def _serve(worker: _Worker, ready: Any) -> None:
+    """A worker's OS thread. *ready*: released once it runs; None for a spare started in
+    the background, which joins the spares itself."""
+    global _spares_starting
     worker.ident = _get_ident()
     worker.native_id = _get_native_id() if _get_native_id is not None else None
-    ready.release()
     pid = os.getpid()
+    if ready is not None:
+        ready.release()
+    else:
+        with _pool_lock:
+            _spares_starting = max(0, _spares_starting - 1)
+            _spares.append(worker)
     while True:
         if not worker.go.acquire(timeout=IDLE_SECONDS):
             with _pool_lock:
-                if worker in _idle:  # else start() took it: its job comes at once
-                    _idle.remove(worker)
+                waiting = _spares if worker.once else _idle
+                if worker in waiting:  # else it was taken: its job comes at once
+                    waiting.remove(worker)
                     return
             worker.go.acquire()
         thread, worker.job = worker.job, None
         if thread is None:
+            return
+        if worker.once:  # run one thread and exit, as a thread of threading's would
+            _start_spares()  # here, not in the starting thread: in the background
+            _run(thread, worker.ident)
             return
         _run(thread, worker.ident)
         del thread
@@ -206,8 +281,10 @@ def _run(thread: threading.Thread, ident: int) -> None:
 
 
 def _forget_workers() -> None:
-    global _pool_lock
+    global _pool_lock, _spares_starting
     _idle.clear()
+    _spares.clear()
+    _spares_starting = 0
     _pool_lock = _thread.allocate_lock()  # another thread may have held it at the fork
 
 

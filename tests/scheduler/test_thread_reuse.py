@@ -1,9 +1,11 @@
-"""Managed threads run on OS threads kept from earlier schedules (``reuse_threads``, on by
-default): each must look to the program like a thread of its own, started afresh, and the
-schedules must be the very ones that fresh OS threads give."""
+"""Managed threads run on spares, new OS threads started ahead of need (``thread_mode=
+"prespawned"``, the default), or on OS threads kept from earlier schedules (``"reused"``):
+each must look to the program like a thread of its own, started afresh, and the schedules
+must be the very ones that threading's own fresh OS threads (``"fresh"``) give."""
 
 from __future__ import annotations
 
+import _thread
 import contextvars
 import sys
 import threading
@@ -17,7 +19,7 @@ from executor_impl import _sync
 from pytest_futures_plugin import scheduler as sch
 from pytest_futures_plugin.scheduler import RandomPolicy, Scheduler, Scripted, _threads
 
-REUSE = pytest.mark.parametrize("reuse", [True, False], ids=["reused", "fresh"])
+MODES = pytest.mark.parametrize("mode", ["prespawned", "reused", "fresh"])
 
 
 def fan_out() -> list[int]:
@@ -26,7 +28,7 @@ def fan_out() -> list[int]:
         return [future.result() for future in futures]
 
 
-def run_threads(reuse: bool, *targets: Callable[[], Any], seed: int = 0) -> Scheduler:
+def run_threads(mode: str, *targets: Callable[[], Any], seed: int = 0) -> Scheduler:
     """Start a managed thread per target, one after the other, and join each."""
 
     def program() -> None:
@@ -36,21 +38,20 @@ def run_threads(reuse: bool, *targets: Callable[[], Any], seed: int = 0) -> Sche
         for thread in threads:
             thread.join()
 
-    scheduler = Scheduler(RandomPolicy(seed), reuse_threads=reuse)
+    scheduler = Scheduler(RandomPolicy(seed), thread_mode=mode)
     scheduler.run(program)
     return scheduler
 
 
-def test_reused_and_fresh_threads_give_the_same_traces_and_schedules() -> None:
+def test_every_thread_mode_gives_the_same_traces_and_schedules() -> None:
+    modes = ("prespawned", "fresh", "reused", "prespawned", "reused")
     for seed in range(15):
-        runs = [
-            Scheduler(RandomPolicy(seed), modules=(_sync,), reuse_threads=reuse)
-            for reuse in (True, False, True)
-        ]
+        runs = [Scheduler(RandomPolicy(seed), modules=(_sync,), thread_mode=mode) for mode in modes]
         for scheduler in runs:
             assert scheduler.run(fan_out) == [1, 2, 4]
-        assert runs[0].trace == runs[1].trace == runs[2].trace, f"seed {seed}"
-        assert runs[0].schedule == runs[1].schedule == runs[2].schedule, f"seed {seed}"
+        for mode, scheduler in zip(modes, runs):
+            assert scheduler.trace == runs[1].trace, f"seed {seed}, {mode}"
+            assert scheduler.schedule == runs[1].schedule, f"seed {seed}, {mode}"
     replayed = Scheduler(Scripted(runs[1].schedule), modules=(_sync,))
     replayed.run(fan_out)
     assert replayed.trace == runs[1].trace
@@ -59,21 +60,21 @@ def test_reused_and_fresh_threads_give_the_same_traces_and_schedules() -> None:
 def test_a_later_schedule_runs_its_threads_on_the_workers_of_an_earlier_one() -> None:
     first: list[int] = []
     second: list[int] = []
-    run_threads(True, lambda: first.append(threading.get_native_id()))
+    run_threads("reused", lambda: first.append(threading.get_native_id()))
     assert _threads.idle_workers() >= 1
-    run_threads(True, lambda: second.append(threading.get_native_id()))
+    run_threads("reused", lambda: second.append(threading.get_native_id()))
     assert second[0] == first[0], "the second schedule's thread got an OS thread of its own"
 
 
 def test_fresh_threads_are_new_os_threads_each_time() -> None:
     seen: list[int] = []
-    run_threads(True, lambda: seen.append(threading.get_native_id()))
-    run_threads(False, lambda: seen.append(threading.get_native_id()))
+    run_threads("reused", lambda: seen.append(threading.get_native_id()))
+    run_threads("fresh", lambda: seen.append(threading.get_native_id()))
     assert seen[1] != seen[0]
 
 
-@REUSE
-def test_a_managed_thread_is_its_own_thread_for_threading(reuse: bool) -> None:
+@MODES
+def test_a_managed_thread_is_its_own_thread_for_threading(mode: str) -> None:
     seen: dict[str, Any] = {}
     before = set(threading.enumerate())
 
@@ -95,7 +96,7 @@ def test_a_managed_thread_is_its_own_thread_for_threading(reuse: bool) -> None:
         thread.join()
         seen["thread"], seen["alive_after"] = thread, thread.is_alive()
 
-    Scheduler(RandomPolicy(0), reuse_threads=reuse).run(program)
+    Scheduler(RandomPolicy(0), thread_mode=mode).run(program)
     assert seen["me"] is seen["thread"]
     assert seen["ident"] == seen["started_ident"] == seen["thread"].ident
     assert seen["native_id"] == seen["thread"].native_id
@@ -124,27 +125,75 @@ def test_threads_of_one_schedule_never_share_an_os_thread() -> None:
 
     for seed in range(3):  # the workers of the earlier seeds are idle by now
         seen.clear()
-        Scheduler(RandomPolicy(seed)).run(program)
+        Scheduler(RandomPolicy(seed), thread_mode="reused").run(program)
         assert len({native_id for native_id, _ in seen}) == 4, seen
         assert [mark for _, mark in seen] == [None] * 4, "a thread-local was not empty"
 
 
-def test_without_reuse_a_thread_local_made_before_the_schedules_is_empty_in_each() -> None:
-    # What reused workers do not give (see _threads): each thread a fresh OS thread.
-    local = threading.local()
+_MODULE_LOCAL = threading.local()  # a module-level per-thread cache, made before any schedule
+
+
+def marks_seen_in_later_schedules(mode: str) -> list[object]:
+    """What each managed thread of 3 schedules finds in ``_MODULE_LOCAL`` before setting it."""
     seen: list[object] = []
 
     def record() -> None:
-        seen.append(getattr(local, "mark", None))
-        local.mark = "set"
+        seen.append(getattr(_MODULE_LOCAL, "mark", None))
+        _MODULE_LOCAL.mark = "set by an earlier schedule"
 
     for seed in range(3):
-        run_threads(False, record, record, seed=seed)
-    assert seen == [None] * 6
+        run_threads(mode, record, record, seed=seed)
+    return seen
 
 
-@REUSE
-def test_each_thread_starts_in_an_empty_context(reuse: bool) -> None:
+@pytest.mark.parametrize("mode", ["prespawned", "fresh"])
+def test_a_thread_local_made_before_the_schedules_is_empty_in_each_thread(mode: str) -> None:
+    assert marks_seen_in_later_schedules(mode) == [None] * 6
+
+
+def test_reused_threads_see_what_an_earlier_schedule_put_in_a_thread_local() -> None:
+    # The caveat of thread_mode="reused" (see _threads), shown: a later schedule's thread
+    # runs on an OS thread whose value an earlier schedule set.
+    seen = marks_seen_in_later_schedules("reused")
+    assert "set by an earlier schedule" in seen[2:], seen
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        threading.Event().wait(0.01)  # an OS thread's exit has no event of its own to wait on
+    assert condition(), f"{what} after {seconds} s"
+
+
+def test_each_thread_runs_on_a_new_os_thread_that_exits_after_it() -> None:
+    before = _thread._count()
+    seen: list[int] = []
+    for seed in range(4):
+        run_threads("prespawned", lambda: seen.append(threading.get_native_id()), seed=seed)
+        assert _threads.spare_workers() + _threads._spares_starting >= 1, "no spare started"
+    assert len(set(seen)) == 4, f"an OS thread ran two managed threads: {seen}"
+    wait_for(
+        lambda: _thread._count() <= before + _threads.SPARE_WORKERS,
+        f"more OS threads than {before} + the spares: {_thread._count()}",
+    )
+
+
+def test_an_unused_spare_exits_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_threads, "IDLE_SECONDS", 0.05)
+    run_threads("prespawned", lambda: None)
+    wait_for(
+        lambda: _threads.spare_workers() + _threads._spares_starting == 0,
+        f"spares still waiting: {_threads.spare_workers()}",
+    )
+
+
+def test_a_bad_thread_mode_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'recycled'"):
+        Scheduler(thread_mode="recycled")
+
+
+@MODES
+def test_each_thread_starts_in_an_empty_context(mode: str) -> None:
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
     seen: list[str] = []
 
@@ -154,28 +203,28 @@ def test_each_thread_starts_in_an_empty_context(reuse: bool) -> None:
 
     var.set("set by the owner")
     for seed in range(2):
-        run_threads(reuse, set_and_look, seed=seed)
+        run_threads(mode, set_and_look, seed=seed)
     assert seen == ["unset", "unset"]
 
 
-@REUSE
-def test_the_hook_of_threading_settrace_applies_in_each_thread(reuse: bool) -> None:
+@MODES
+def test_the_hook_of_threading_settrace_applies_in_each_thread(mode: str) -> None:
     def hook(frame: Any, event: str, arg: Any) -> None:
         return None
 
     seen: list[object] = []
     threading.settrace(hook)
     try:
-        run_threads(reuse, lambda: seen.append(sys.gettrace()))
+        run_threads(mode, lambda: seen.append(sys.gettrace()))
     finally:
         threading.settrace(None)  # type: ignore[arg-type]
-    run_threads(reuse, lambda: seen.append(sys.gettrace()))
+    run_threads(mode, lambda: seen.append(sys.gettrace()))
     assert seen == [hook, None]
 
 
-@REUSE
+@MODES
 def test_what_run_raises_goes_to_threading_excepthook(
-    reuse: bool, monkeypatch: pytest.MonkeyPatch
+    mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caught: list[tuple[type[BaseException] | None, str | None]] = []
 
@@ -187,11 +236,11 @@ def test_what_run_raises_goes_to_threading_excepthook(
     def fail() -> None:
         raise ValueError("in a managed thread")
 
-    run_threads(reuse, fail)
+    run_threads(mode, fail)
     assert caught == [(ValueError, "t0")]
     # the worker goes on serving later schedules
     seen: list[str] = []
-    run_threads(reuse, lambda: seen.append(threading.current_thread().name))
+    run_threads(mode, lambda: seen.append(threading.current_thread().name))
     assert seen == ["t0"]
 
 
@@ -199,7 +248,7 @@ def test_an_idle_worker_exits_after_a_while(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(_threads, "IDLE_SECONDS", 0.05)
     seen: list[int] = []
     for seed in range(2):  # the first may end on a worker that waited with the old timeout
-        run_threads(True, lambda: seen.append(threading.get_ident()), seed=seed)
+        run_threads("reused", lambda: seen.append(threading.get_ident()), seed=seed)
     assert _threads.idle_workers() >= 1
     deadline = time.monotonic() + 10
 
