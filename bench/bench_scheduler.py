@@ -2,11 +2,12 @@
 
 The program of the issue: 3 tasks on a pool of 2 workers, submitted and waited for, under
 ``RandomPolicy(seed)`` for successive seeds, on executor_impl's pool (its seam controlled)
-and on the stdlib's (``concurrent.futures.thread`` and ``_base`` controlled), each with the
-managed threads on reused OS threads (the default) and on a fresh OS thread each
-(``reuse_threads=False``, what every schedule did before), alternately, ``--repeat`` times.
-Prints the median schedules per second with the spread (min-max over the repetitions), the
-ratio of the medians, and the mean scheduling points, decisions and switches per schedule::
+and on the stdlib's (``concurrent.futures.thread`` and ``_base`` controlled), each in the
+scheduler's three thread modes (``thread_mode``: a fresh OS thread each, started by
+threading; a fresh OS thread each, started ahead of need, the default; OS threads reused
+from earlier schedules), one after the other, ``--repeat`` times. Prints the median schedules
+per second with the spread (min-max over the repetitions), each mode's ratio to fresh
+threads, and the mean scheduling points, decisions and switches per schedule::
 
     python bench/bench_scheduler.py [--schedules N] [--repeat R]
 """
@@ -35,13 +36,16 @@ def program(pool_class: Callable[..., Any]) -> Callable[[], list[int]]:
     return run
 
 
-def bench(pool_class: Callable[..., Any], modules: tuple[Any, ...], n: int, reuse: bool) -> Any:
+MODES = ("fresh", "prespawned", "reused")
+
+
+def bench(pool_class: Callable[..., Any], modules: tuple[Any, ...], n: int, mode: str) -> Any:
     """Run *n* schedules; return (schedules per second, points, decisions, switches)."""
     run = program(pool_class)
     steps, decisions, switches = [], [], []
     started = time.perf_counter()
     for seed in range(n):
-        scheduler = Scheduler(RandomPolicy(seed), modules=modules, reuse_threads=reuse)
+        scheduler = Scheduler(RandomPolicy(seed), modules=modules, thread_mode=mode)
         assert scheduler.run(run) == [1, 2, 4]
         steps.append(scheduler.steps)
         decisions.append(scheduler.decisions)
@@ -52,21 +56,21 @@ def bench(pool_class: Callable[..., Any], modules: tuple[Any, ...], n: int, reus
 
 
 def compare(name: str, pool_class: Callable[..., Any], modules: tuple[Any, ...], args: Any) -> None:
-    rates: dict[bool, list[float]] = {True: [], False: []}
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     for _ in range(args.repeat):
-        for reuse in (False, True):
-            rate, points, decisions, switches = bench(pool_class, modules, args.schedules, reuse)
-            rates[reuse].append(rate)
-    for reuse, label in ((False, "fresh threads"), (True, "reused threads")):
-        values = rates[reuse]
+        for mode in MODES:
+            rate, points, decisions, switches = bench(pool_class, modules, args.schedules, mode)
+            rates[mode].append(rate)
+    fresh = statistics.median(rates["fresh"])
+    for mode in MODES:
+        values = rates[mode]
         print(
-            f"{name:14s} {label:15s} {statistics.median(values):8,.0f} schedules/s "
-            f"({min(values):,.0f}-{max(values):,.0f})"
+            f"{name:14s} {mode:10s} {statistics.median(values):8,.0f} schedules/s "
+            f"({min(values):,.0f}-{max(values):,.0f})  {statistics.median(values) / fresh:.2f}x"
         )
-    ratio = statistics.median(rates[True]) / statistics.median(rates[False])
     print(
-        f"{name:14s} reused/fresh {ratio:.2f}x  points {points:5.1f}  "
-        f"decisions {decisions:5.1f}  switches {switches:5.1f} per schedule"
+        f"{name:14s} points {points:5.1f}  decisions {decisions:5.1f}  "
+        f"switches {switches:5.1f} per schedule"
     )
 
 

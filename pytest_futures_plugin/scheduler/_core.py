@@ -58,6 +58,7 @@ __all__ = [
     "POLLS_BEFORE_TIME_PASSES",
     "POLL_QUANTUM",
     "Scheduler",
+    "THREAD_MODES",
 ]
 
 _get_ident = _thread.get_ident
