@@ -7,7 +7,7 @@ scheduler's three thread modes (``thread_mode``: a fresh OS thread each, started
 threading; a fresh OS thread each, started ahead of need, the default; OS threads reused
 from earlier schedules), one after the other, ``--repeat`` times. Prints the median schedules
 per second with the spread (min-max over the repetitions), each mode's ratio to fresh
-threads, and the mean scheduling points, decisions and switches per schedule::
+threads, the process's CPU time per schedule (median, min-max), and the mean scheduling points, decisions and switches per schedule::
 
     python bench/bench_scheduler.py [--schedules N] [--repeat R]
 """
@@ -40,33 +40,40 @@ MODES = ("fresh", "prespawned", "reused")
 
 
 def bench(pool_class: Callable[..., Any], modules: tuple[Any, ...], n: int, mode: str) -> Any:
-    """Run *n* schedules; return (schedules per second, points, decisions, switches)."""
+    """Run *n* schedules; return (schedules per second, CPU seconds of the process per
+    schedule, points, decisions, switches)."""
     run = program(pool_class)
     steps, decisions, switches = [], [], []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for seed in range(n):
         scheduler = Scheduler(RandomPolicy(seed), modules=modules, thread_mode=mode)
         assert scheduler.run(run) == [1, 2, 4]
         steps.append(scheduler.steps)
         decisions.append(scheduler.decisions)
         switches.append(scheduler.switches)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     means = (statistics.mean(values) for values in (steps, decisions, switches))
-    return (n / elapsed, *means)
+    return (n / elapsed, cpu / n, *means)
 
 
 def compare(name: str, pool_class: Callable[..., Any], modules: tuple[Any, ...], args: Any) -> None:
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpus: dict[str, list[float]] = {mode: [] for mode in MODES}
     for _ in range(args.repeat):
         for mode in MODES:
-            rate, points, decisions, switches = bench(pool_class, modules, args.schedules, mode)
+            rate, cpu, points, decisions, switches = bench(
+                pool_class, modules, args.schedules, mode
+            )
             rates[mode].append(rate)
+            cpus[mode].append(cpu * 1e6)
     fresh = statistics.median(rates["fresh"])
     for mode in MODES:
         values = rates[mode]
         print(
             f"{name:14s} {mode:10s} {statistics.median(values):8,.0f} schedules/s "
-            f"({min(values):,.0f}-{max(values):,.0f})  {statistics.median(values) / fresh:.2f}x"
+            f"({min(values):,.0f}-{max(values):,.0f})  {statistics.median(values) / fresh:.2f}x  "
+            f"CPU {statistics.median(cpus[mode]):4.0f} us/schedule "
+            f"({min(cpus[mode]):.0f}-{max(cpus[mode]):.0f})"
         )
     print(
         f"{name:14s} points {points:5.1f}  decisions {decisions:5.1f}  "

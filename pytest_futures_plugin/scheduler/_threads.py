@@ -128,6 +128,7 @@ _idle: list[_Worker] = []
 _spares: list[_Worker] = []
 _spares_starting = 0  # spares started, not yet in _spares
 _pool_lock = _thread.allocate_lock()  # guards the above against a worker leaving them
+_spare_joined = threading.Condition(_pool_lock)  # notified when a spare joins _spares
 
 
 def idle_workers() -> int:
@@ -157,6 +158,8 @@ def start_on_spare(thread: threading.Thread) -> None:
     need, or on a new one started now if none waits; start a spare in its stead."""
     _check(thread)
     with _pool_lock:
+        if not _spares and _spares_starting:  # one is coming: sooner than a new one
+            _spare_joined.wait(ABORT_JOIN)
         worker = _spares.pop() if _spares else None
     if worker is None:
         worker = _new_worker(once=True)
@@ -236,6 +239,7 @@ def _serve(worker: _Worker, ready: Any) -> None:
         with _pool_lock:
             _spares_starting = max(0, _spares_starting - 1)
             _spares.append(worker)
+            _spare_joined.notify()
     while True:
         if not worker.go.acquire(timeout=IDLE_SECONDS):
             with _pool_lock:
@@ -281,11 +285,12 @@ def _run(thread: threading.Thread, ident: int) -> None:
 
 
 def _forget_workers() -> None:
-    global _pool_lock, _spares_starting
+    global _pool_lock, _spare_joined, _spares_starting
     _idle.clear()
     _spares.clear()
     _spares_starting = 0
     _pool_lock = _thread.allocate_lock()  # another thread may have held it at the fork
+    _spare_joined = threading.Condition(_pool_lock)
 
 
 if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
