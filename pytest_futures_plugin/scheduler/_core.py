@@ -42,10 +42,9 @@ from ._state import (
     scheduler_of_caller,
     wait_uncontrolled,
 )
-from ._threads import adopt
+from ._threads import adopt, start_on_spare
 from ._threads import start as start_on_worker
 from ._uncontrolled import StillWatch
-from ._threads import start_on_spare
 from ._virtual_time import GLOBAL_TIME
 from .clock import Clock, VirtualClock
 from .policies import FIFO, OwnerFirst, Policy, RandomPolicy
@@ -57,8 +56,8 @@ if TYPE_CHECKING:
 __all__ = [
     "POLLS_BEFORE_TIME_PASSES",
     "POLL_QUANTUM",
-    "Scheduler",
     "THREAD_MODES",
+    "Scheduler",
 ]
 
 _get_ident = _thread.get_ident
