@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import _thread
 import contextvars
-import multiprocessing
-import os
 import sys
 import threading
 import time
@@ -261,33 +259,3 @@ def test_an_idle_worker_exits_after_a_while(monkeypatch: pytest.MonkeyPatch) -> 
         threading.Event().wait(0.01)  # the condition has no event of its own to wait on
     assert _threads.idle_workers() == 0, "idle workers still waiting after 10 s"
     assert seen[1] not in sys._current_frames(), "the worker's OS thread is still there"
-
-
-def _schedule_in_a_child(results: Any) -> None:
-    seen: list[int] = []
-    run_threads("prespawned", lambda: seen.append(threading.get_native_id()))
-    run_threads("reused", lambda: seen.append(threading.get_native_id()))
-    results.put(len(seen))
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_a_forked_child_schedules_on_threads_of_its_own() -> None:
-    # The parent's spares and idle workers are not in the child; the pool's lock may have
-    # been held at the fork (held here on purpose).
-    run_threads("prespawned", lambda: None)
-    run_threads("reused", lambda: None)
-    assert _threads.spare_workers() + _threads._spares_starting >= 1
-    context = multiprocessing.get_context("fork")
-    results = context.SimpleQueue()
-    with _threads._pool_lock:
-        child = context.Process(target=_schedule_in_a_child, args=(results,))
-        child.start()
-    child.join(timeout=60)
-    hung = child.is_alive()
-    if hung:
-        child.kill()
-        child.join(timeout=10)
-    assert not hung, "the forked child's schedules hung (on a parent's spare or lock?)"
-    assert child.exitcode == 0
-    assert results.get() == 2
