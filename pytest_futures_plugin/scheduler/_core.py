@@ -78,9 +78,9 @@ class Scheduler:
     points before :class:`LivelockError`), *uncontrolled_timeout* (real seconds a thread may
     run without reaching a scheduling point before :class:`UncontrolledBlockingError`; None
     never), *modules* (controlled for every run, see :meth:`control`), *thread_mode* (the OS
-    threads managed threads run on, see :mod:`._threads`: ``"prespawned"``, a new OS thread
-    each, started ahead of need; ``"fresh"``, a new OS thread each, started by
-    ``threading.Thread.start``; ``"reused"``, OS threads kept from earlier schedules, the
+    threads managed threads run on, see :mod:`._threads`: ``"fresh"`` (default), a new OS
+    thread each, started by ``threading.Thread.start``; ``"prespawned"``, a new OS thread each,
+    started ahead of need (spares live on for 2 s); ``"reused"``, OS threads kept from earlier schedules, the
     fastest, but a ``threading.local`` made before the schedule keeps its values there),
     *everywhere* (the user's other modules see ``threading``, ``sleep``... switched:
     ``_patching``).
@@ -96,7 +96,7 @@ class Scheduler:
         uncontrolled_timeout: float | None = 10.0,
         modules: Iterable[types.ModuleType | str] = (),
         record: bool = True,
-        thread_mode: str = "prespawned",
+        thread_mode: str = "fresh",
         everywhere: bool = True,
     ) -> None:
         if thread_mode not in THREAD_MODES:

@@ -1,7 +1,7 @@
 """Managed threads run on spares, new OS threads started ahead of need (``thread_mode=
-"prespawned"``, the default), or on OS threads kept from earlier schedules (``"reused"``):
-each must look to the program like a thread of its own, started afresh, and the schedules
-must be the very ones that threading's own fresh OS threads (``"fresh"``) give."""
+"prespawned"``), or on OS threads kept from earlier schedules (``"reused"``): each must look
+to the program like a thread of its own, started afresh, and the schedules must be the very
+ones that threading's own fresh OS threads (``"fresh"``, the default) give."""
 
 from __future__ import annotations
 
