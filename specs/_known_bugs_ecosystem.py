@@ -186,6 +186,31 @@ def _callback_submit_deadlocks(backend: Backend) -> bool:
     return callback_submits_during_shutdown(backend, _bound()).stuck
 
 
+def _seen_by_the_spec(backend: Backend) -> bool:
+    """The probe of a race (see :mod:`._seen`): no probe can make it show on demand, so the
+    spec that sees it decides, run by run; any executor built from the package may show it."""
+    del backend
+    return True
+
+
+def _map_timeout_overdue_raises_value_error(backend: Backend) -> bool:
+    """Taking a ``map()`` result after the deadline has passed raises ValueError (dask turns
+    the negative time left into a string it cannot parse) instead of the API's TimeoutError.
+    A deadline of a nanosecond has passed before ``map`` returns."""
+    pool = backend.make(max_workers=1)
+    try:
+        results = pool.map(tasks.return_value, [1], timeout=1e-9)
+        try:
+            next(results)
+        except ValueError:
+            return True
+        except backend.api.TimeoutError:
+            return False
+        return False
+    finally:
+        shut_down_within_bound(pool, "of a known-bug probe")
+
+
 _PACKAGES = {"loky": "loky", "futurist": "futurist", "dask": "distributed"}
 """The package each bug lives in, by the prefix of its key: only executors built from it can
 show the bug (see ``KnownBug.package``)."""
@@ -195,8 +220,8 @@ def register_all() -> None:
     """Register the third-party known bugs (called once, by :mod:`._known_bugs`)."""
     from ._known_bugs import KnownBug, register
 
-    def bug(key: str, summary: str, probe: Any) -> None:
-        module, path = _reproduction(key)
+    def bug(key: str, summary: str, probe: Any, issue: str = "") -> None:
+        module, path = (issue, issue) if issue else _reproduction(key)
         package = _PACKAGES[key.partition("_")[0]]
         register(
             KnownBug(key=key, issue=module, url=path, summary=summary, probe=probe, package=package)
@@ -245,4 +270,17 @@ def register_all() -> None:
         "dask ClientExecutor: map() after shutdown() runs the calls instead of raising "
         "RuntimeError",
         _map_after_shutdown_runs,
+    )
+    bug(
+        "dask_cancelled_calls_still_start",
+        "dask ClientExecutor: calls cancelled by leaving map()'s results early may still start "
+        "(Client.cancel returns before the worker hears of it: a race, seen by the spec)",
+        _seen_by_the_spec,
+    )
+    bug(
+        "dask_map_timeout_overdue",
+        "dask ClientExecutor: a map() result taken after the deadline raises ValueError, not "
+        "TimeoutError (the negative time left reaches dask.utils.parse_timedelta)",
+        _map_timeout_overdue_raises_value_error,
+        issue="https://github.com/dask/distributed/issues/4583",
     )
