@@ -210,6 +210,22 @@ def _falsy_lost_by_result(backend: Backend) -> bool:
     return not raised
 
 
+def _falsy_lost_by_map(backend: Backend) -> bool:
+    """``map`` over a call raising a falsy exception yields None instead of raising it (the
+    stdlib's map takes each result with ``result()``; an executor whose map reads its results
+    another way, dask's, does not inherit the bug from its futures)."""
+    pool = backend.make(max_workers=1)
+    try:
+        results = pool.map(_tasks.return_or_raise, [_tasks.FalsyError("probe")], timeout=_bound())
+        try:
+            list(results)
+        except _tasks.FalsyError:
+            return False
+        return True
+    finally:
+        shut_down_within_bound(pool, "of a known-bug probe")
+
+
 _FALSY = (
     "the stdlib's Future.result() tests `if self._exception:`, and its process pool "
     "`if result_item.exception:`, so a falsy exception is lost"
@@ -220,6 +236,15 @@ register(
         issue="gh-132063",
         summary=_FALSY + " (result() returns None)",
         probe=_falsy_lost_by_result,
+        cpython=True,
+    )
+)
+register(
+    KnownBug(
+        key="gh-132063/map",
+        issue="gh-132063",
+        summary=_FALSY + " (map() yields None)",
+        probe=_falsy_lost_by_map,
         cpython=True,
     )
 )

@@ -401,7 +401,7 @@ def test_result_raises_a_falsy_exception(
     assert same_exception(raised.value, falsy, futures_backend.capabilities.processes)
 
 
-@expects_known_bug("gh-132063/result")
+@expects_known_bug("gh-132063/map")
 @pytest.mark.usefixtures("futures_known_bugs")
 def test_map_raises_a_falsy_exception(
     futures_backend: Backend, executor: Executor, falsy: BaseException
