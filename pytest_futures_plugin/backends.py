@@ -237,7 +237,8 @@ class Backend:
     ``name`` is how ``--executor`` spells it and the id tests are parametrised with;
     ``factory(max_workers=..., **kwargs)`` makes a fresh executor; ``api_module`` is the
     module whose ``wait``, ``as_completed`` and exceptions go with it; ``deviations`` maps a
-    spec area to the documented reason this backend deliberately differs there.
+    spec area, or one property of it (``AREA/PROPERTY``), to the documented reason this
+    backend deliberately differs there.
     """
 
     name: str

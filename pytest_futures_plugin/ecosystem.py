@@ -22,9 +22,13 @@ closes the client and the cluster it started (after the executor's own shutdown)
 leaks neither the cluster nor its threads or processes.
 
 Each backend lists its **capabilities** as the upstream documentation describes them
-(``tests/adapter`` checks that the probe finds the same) and its **deviations**: spec areas
-where the documentation says the executor deliberately differs from ``concurrent.futures``,
-each with the link. A spec of such an area reports DEVIATION, not FAIL.
+(``tests/adapter`` checks that the probe finds the same) and its **deviations**: where the
+documentation says the executor deliberately differs from ``concurrent.futures``, each with the
+link. A deviation names exactly the property it changes (``AREA/PROPERTY``: a spec test's name
+without ``test_``, or a property a spec's state machine checks, see ``specs/_deviations.py``),
+so the other properties of that area still run strictly; only a deviation that takes away what
+every test of an area relies on names the whole area. A test whose declared deviation shows
+reports DEVIATION, not FAIL.
 
 pebble is not here: its pools are not ``concurrent.futures`` executors. ``ProcessPool.submit``
 takes a mandatory positional ``timeout`` before the call's arguments, ``map`` returns a future
@@ -260,9 +264,15 @@ _DASK_SHUTDOWN = (
 )
 
 _DASK_SERIALIZES = (
-    "dask serializes every call (function, arguments, result, exception) even on a cluster "
-    "of threads, so an unpicklable call fails and a call's exception comes back as a copy: "
+    "dask serializes each call (function, arguments) and its exception even on a cluster of "
+    "threads, so an unpicklable argument fails the call and a call's exception comes back as "
+    "a copy: "
     "https://distributed.dask.org/en/stable/serialization.html"
+)
+_DASK_AT_SUBMIT = (
+    "the client serializes each call (function and arguments) inside submit(), so an "
+    "unpicklable argument makes submit() raise (TypeError 'Could not serialize object') "
+    "instead of failing the call's future: https://distributed.dask.org/en/stable/serialization.html"
 )
 _DASK_SHUTDOWN_DEVIATION = (
     "shutdown(wait=False) cancels the running calls' futures at once ('If False then all "
@@ -374,7 +384,11 @@ SPECS: tuple[Spec, ...] = (
         "dask.distributed Client.get_executor() on a LocalCluster of threads",
         _DASK_DOCS,
         dataclasses.replace(_NO_POOL, cancel_futures=False),
-        {"exceptions": _DASK_SERIALIZES, "shutdown": _DASK_SHUTDOWN_DEVIATION},
+        {
+            "exceptions/calls_are_serialized": _DASK_SERIALIZES,
+            "exceptions/submit_pickles_the_arguments": _DASK_AT_SUBMIT,
+            "shutdown/wait_false_cancels_pending": _DASK_SHUTDOWN_DEVIATION,
+        },
         prepare=prepare_dask,
     ),
     Spec(
@@ -386,7 +400,12 @@ SPECS: tuple[Spec, ...] = (
         "dask.distributed Client.get_executor() on a LocalCluster of worker processes",
         _DASK_DOCS,
         dataclasses.replace(_NO_POOL, cancel_futures=False, processes=True),
-        {"shutdown": _DASK_SHUTDOWN_DEVIATION, "broken-pools": _DASK_KILLED},
+        {
+            "exceptions/submit_pickles_the_arguments": _DASK_AT_SUBMIT,
+            "shutdown/wait_false_cancels_pending": _DASK_SHUTDOWN_DEVIATION,
+            "broken-pools/a_dead_worker_breaks_the_pool": _DASK_KILLED,
+            "broken-pools/each_future_of_a_broken_pool_fails_with_its_own_exception": _DASK_KILLED,
+        },
         prepare=prepare_dask,
     ),
 )
