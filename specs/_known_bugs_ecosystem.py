@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_futures_plugin import faults, tasks
 from pytest_futures_plugin.controls import Controls
 
+from . import _tasks
 from ._harness import join_threads_started_since, shut_down_within_bound
 
 if TYPE_CHECKING:
@@ -211,6 +212,48 @@ def _map_timeout_overdue_raises_value_error(backend: Backend) -> bool:
         shut_down_within_bound(pool, "of a known-bug probe")
 
 
+def _base_exception_hangs(backend: Backend) -> bool:
+    """``map()`` over a call raising a BaseException that is not an Exception never delivers
+    it: taking the result times out (dask's ``sync()`` catches only ``Exception``, so the
+    exception escapes into its event loop and the waiting thread is never woken; its
+    ``shutdown(wait=True)`` then hangs the same way, so the probe shuts down without waiting
+    first)."""
+    pool = backend.make(max_workers=1)
+    try:
+        results = pool.map(_tasks.return_or_raise, [_tasks.SpecBaseError(1)], timeout=_HANG)
+        try:
+            next(results)
+        except backend.api.TimeoutError:
+            return True
+        except _tasks.SpecBaseError:
+            return False
+        return False
+    finally:
+        pool.shutdown(wait=False)
+        shut_down_within_bound(pool, "of a known-bug probe")
+
+
+def _unpicklable_result_stays_pending(backend: Backend) -> bool:
+    """On a pool of processes, the future of a call whose result cannot be pickled is not done
+    within the probe's wait (the worker fails to send it, and no one is told)."""
+    if not backend.capabilities.processes:
+        return False
+    pool = backend.make(max_workers=1)
+    try:
+        future = pool.submit(faults.return_unpicklable, "a known-bug probe")
+        try:
+            future.exception(timeout=_HANG)
+        except backend.api.TimeoutError:
+            return True
+        return False
+    finally:
+        shut_down_within_bound(pool, "of a known-bug probe")
+
+
+_HANG = 3.0
+"""Seconds a probe waits for a result that a correct executor delivers in milliseconds."""
+
+
 _PACKAGES = {"loky": "loky", "futurist": "futurist", "dask": "distributed"}
 """The package each bug lives in, by the prefix of its key: only executors built from it can
 show the bug (see ``KnownBug.package``)."""
@@ -283,4 +326,17 @@ def register_all() -> None:
         "TimeoutError (the negative time left reaches dask.utils.parse_timedelta)",
         _map_timeout_overdue_raises_value_error,
         issue="https://github.com/dask/distributed/issues/4583",
+    )
+    bug(
+        "dask_base_exception_hangs",
+        "dask ClientExecutor: after a call raised a BaseException that is not an Exception, "
+        "map() never delivers it (next() times out) and shutdown(wait=True) hangs "
+        "(distributed.utils.sync catches only Exception)",
+        _base_exception_hangs,
+    )
+    bug(
+        "dask_unpicklable_result_pending",
+        "dask ClientExecutor on worker processes: the future of a call whose result cannot be "
+        "pickled stays pending for ever (the worker logs the error; no one is told)",
+        _unpicklable_result_stays_pending,
     )

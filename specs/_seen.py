@@ -7,6 +7,10 @@ bug's behaviour it calls :func:`seen`: on a backend that can have the bug (its e
 from the bug's package, and the bug's probe, where it has one that can show it on demand, finds
 it) the test ends as that known bug, an xfail naming the issue and what was seen; on any other
 backend it fails with the same message. A run where the race did not show passes.
+
+Inside a state machine a test must not end in the middle of an example: there the spec calls
+:func:`note` instead, goes on with the example, and the test ends as the known bug after the
+run (``_deviations.conclude``, which the test calls at its end).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
-from . import _known_bugs
+from . import _deviations, _known_bugs
 
 if TYPE_CHECKING:
     from pytest_futures_plugin.backends import Backend
@@ -33,3 +37,21 @@ def seen(backend: Backend, key: str, what: str) -> NoReturn:
     if _known_bugs.shows(backend, key):
         pytest.xfail(f"{bug.reason}; seen in this run: {what}")
     raise AssertionError(what)
+
+
+def note(backend: Backend, key: str, what: str) -> bool:
+    """Inside a state machine: the spec has just seen *what*, the behaviour of the known bug
+    *key*, or the input that triggers a bug whose probe shows it on demand on *backend*
+    (a call that would then hang is not waited for: a wait that runs out the bound ends the
+    example as hung). Where *backend* has the bug, record it for the test's end and return
+    True (the spec skips the check); else return False (the spec checks as usual).
+
+    Raises KeyError naming *key* if no such bug is registered.
+    """
+    bug = _known_bugs.REGISTRY.get(key)
+    if bug is None:
+        raise KeyError(f"no known bug {key!r}; registered: {', '.join(_known_bugs.REGISTRY)}")
+    if not _known_bugs.shows(backend, key):
+        return False
+    _deviations.record_known_bug(backend, key, f"{bug.reason}; seen in this run: {what}")
+    return True

@@ -56,21 +56,29 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, precondition, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, multiple, precondition, rule
 
 from pytest_futures_plugin import faults, tasks
 
-from . import _tasks
+from . import _known_bugs, _tasks
 from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import BOUND, drain_before_shutdown, run_spec, shut_down_within_bound
+from ._deviations import conclude, declared, observed
+from ._deviations import futures_deviations  # noqa: F401 (a fixture the tests request)
 from ._known_bugs import expects_known_bug
+from ._seen import note
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
+    from hypothesis.stateful import MultipleResults
+
     from pytest_futures_plugin.backends import Backend
 
 pytestmark = pytest.mark.futures_area("exceptions")
+
+SERIALIZED = "exceptions/calls_are_serialized"
+AT_SUBMIT = "exceptions/submit_pickles_the_arguments"
 
 MAX_WORKERS = 2
 
@@ -139,7 +147,14 @@ class ExceptionPropagation(RuleBasedStateMachine):
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.api = backend.api
+        self.backend = backend
         self.processes = backend.capabilities.processes
+        # A backend that serializes each call's arguments and exception even in threads (a
+        # declared deviation) gets them checked as a process pool's; its results are not.
+        self.serialized = not self.processes and declared(backend, SERIALIZED)
+        self.copies = self.processes or self.serialized
+        self.base_exception_mapped = False  # map() ran a call raising a BaseException
+        self.lost: set[int] = set()  # futures a known bug leaves pending (_result_lost)
         self.expected: dict[int, Expected] = {}
         self.objects: list[Future[Any]] = []
         self.executor = backend.make(max_workers=MAX_WORKERS)
@@ -179,13 +194,17 @@ class ExceptionPropagation(RuleBasedStateMachine):
                 f"with an exception of its own, not {got!r}"
             )
             self._the_pool_still_works(expected)
+            if self.serialized:
+                observed(self.backend, SERIALIZED)
         elif expected.error is not None:
-            copied = self.processes or expected.made_by_the_call
+            copied = self.copies or expected.made_by_the_call
             assert same_exception(got, expected.error, copied), (
                 f"{expected.label}: the call raised {expected.error!r} "
                 f"({type(expected.error).__qualname__}), the future reports {got!r} "
                 f"({type(got).__qualname__})"
             )
+            if self.serialized and got is not expected.error:
+                observed(self.backend, SERIALIZED)
         else:
             assert got is None, f"{expected.label}: the call returned, the future has {got!r}"
 
@@ -245,7 +264,7 @@ class ExceptionPropagation(RuleBasedStateMachine):
         label = self._label(f"raises {type(error).__name__}")
         return self._submit(Expected(label, error=error), tasks.raise_exception, error)
 
-    @precondition(lambda self: not self.processes)
+    @precondition(lambda self: not self.copies)
     @rule(target=futures, left=st.integers(), right=st.integers())
     def submit_raising_lossy(self, left: int, right: int) -> Future[Any]:
         """An exception that cannot be rebuilt from its args: in a thread nothing copies it."""
@@ -254,17 +273,26 @@ class ExceptionPropagation(RuleBasedStateMachine):
         return self._submit(Expected(label, error=error), tasks.raise_exception, error)
 
     @rule(target=futures)
-    def submit_unpicklable_argument(self) -> Future[Any]:
-        """On a process pool the call fails with an exception; the pool keeps working."""
+    def submit_unpicklable_argument(self) -> MultipleResults[Future[Any]]:
+        """On a process pool the call fails with an exception; the pool keeps working. (A
+        backend that declares it pickles the arguments inside ``submit`` raises there.)"""
         argument = faults.Unpicklable("argument")
         label = self._label("takes an unpicklable argument")
-        if self.processes:
+        if self.copies:
             expected = Expected(label, unpicklable=repr(argument))
         else:
             expected = Expected(label, value=argument)
+        if self.copies and declared(self.backend, AT_SUBMIT):
+            try:
+                self.executor.submit(tasks.return_value, argument)
+            except Exception:  # no type is documented
+                observed(self.backend, AT_SUBMIT)
+                self._the_pool_still_works(expected)
+                return multiple()
+            raise AssertionError(f"{label}: submit() returned, though declared to raise")
         future = self._submit(expected, tasks.return_value, argument)
         self._check_result(future)  # at once: a broken pool fails this step
-        return future
+        return multiple(future)
 
     @rule(target=futures)
     def submit_returning_unpicklable(self) -> Future[Any]:
@@ -275,14 +303,26 @@ class ExceptionPropagation(RuleBasedStateMachine):
         else:
             expected = Expected(label, value_type=faults.Unpicklable)
         future = self._submit(expected, faults.return_unpicklable, "result")
+        if self.processes and self._result_lost(future):
+            return future
         self._check_result(future)  # at once: a broken pool fails this step
         return future
+
+    def _result_lost(self, future: Future[Any]) -> bool:
+        """Whether *future*, of a call returning an unpicklable value, is left pending by a
+        known bug that the backend's probe found (recorded as seen): then no check waits for
+        it, which would only hang."""
+        what = f"{self.expected[id(future)].label}: a call returning an unpicklable value"
+        if note(self.backend, "dask_unpicklable_result_pending", what):
+            self.lost.add(id(future))
+            return True
+        return False
 
     @rule(target=futures, message=st.text(max_size=3))
     def submit_raising_unpicklable(self, message: str) -> Future[Any]:
         """On a process pool the call fails with an exception; the pool keeps working."""
         label = self._label("raises an unpicklable exception")
-        if self.processes:
+        if self.copies:
             expected = Expected(label, unpicklable="its exception")
         else:
             error = faults.UnpicklableError(message)
@@ -293,11 +333,13 @@ class ExceptionPropagation(RuleBasedStateMachine):
 
     @rule(future=futures)
     def result(self, future: Future[Any]) -> None:
-        self._check_result(future)
+        if id(future) not in self.lost:
+            self._check_result(future)
 
     @rule(future=futures)
     def exception(self, future: Future[Any]) -> None:
-        self._check_exception(future, self._outcome(future))
+        if id(future) not in self.lost:
+            self._check_exception(future, self._outcome(future))
 
     @rule(
         outcomes=st.lists(VALUES | EXCEPTIONS, min_size=1, max_size=4),
@@ -309,6 +351,14 @@ class ExceptionPropagation(RuleBasedStateMachine):
         values before it in its chunk may be lost (the stdlib drops them)."""
         first_error = next((o for o in outcomes if isinstance(o, BaseException)), None)
         before = outcomes if first_error is None else outcomes[: outcomes.index(first_error)]
+        base = first_error is not None and not isinstance(first_error, Exception)
+        self.base_exception_mapped = self.base_exception_mapped or base
+        if base and note(
+            self.backend,
+            "dask_base_exception_hangs",
+            f"map({outcomes!r}): its first exception is a BaseException, not an Exception",
+        ):
+            return  # the probe found map() never delivers it: waiting would only hang
         results = self.executor.map(
             _tasks.return_or_raise, outcomes, timeout=BOUND, chunksize=chunksize
         )
@@ -316,7 +366,7 @@ class ExceptionPropagation(RuleBasedStateMachine):
         try:
             got.extend(results)
         except BaseException as raised:
-            if first_error is None or not same_exception(raised, first_error, self.processes):
+            if first_error is None or not same_exception(raised, first_error, self.copies):
                 raise AssertionError(
                     f"map({outcomes!r}, chunksize={chunksize}) raised {raised!r} after "
                     f"yielding {got!r}; the first exception is {first_error!r}"
@@ -336,13 +386,38 @@ class ExceptionPropagation(RuleBasedStateMachine):
         # A step that failed is the report; checks of the aftermath would only hide it.
         failing = sys.exc_info()[0] is not None
         drain_before_shutdown(self.executor, failing=failing)
+        if self._base_exception_hangs_shutdown(failing):
+            self.executor.shutdown(wait=False)  # every future is done: it cancels nothing
         shut_down_within_bound(self.executor, "at teardown")
         if not failing:
             self.every_future_reports_its_call()
 
+    def _base_exception_hangs_shutdown(self, failing: bool) -> bool:
+        """Whether a call of this example raised a BaseException that is not an Exception on
+        a backend whose probe finds that ``shutdown(wait=True)`` then hangs (a known bug): if
+        no step failed, record it as seen and wait (bounded) for every future instead; True
+        when the teardown must not wait in ``shutdown``."""
+        raised_base = self.base_exception_mapped or any(
+            isinstance(e.error, BaseException) and not isinstance(e.error, Exception)
+            for e in self.expected.values()
+        )
+        if not raised_base:
+            return False
+        if failing:
+            return _known_bugs.shows(self.backend, "dask_base_exception_hangs")
+        what = "a call raised a BaseException that is not an Exception (shutdown(wait=True) hangs)"
+        if not note(self.backend, "dask_base_exception_hangs", what):
+            return False
+        for future in self.objects:
+            if id(future) not in self.lost:
+                self._outcome(future)  # bounded
+        return True
+
     def every_future_reports_its_call(self) -> None:
         """After shutdown(wait=True) every call has run: each future reports its outcome."""
         for future in self.objects:
+            if id(future) in self.lost:
+                continue
             assert future.done(), f"{self.expected[id(future)].label}: {future!r} not done"
             expected = self.expected[id(future)]
             if expected.unpicklable is not None:
@@ -353,7 +428,7 @@ class ExceptionPropagation(RuleBasedStateMachine):
 
 
 @expects_known_bug("loky_unpicklable_exception")
-@pytest.mark.usefixtures("futures_known_bugs")
+@pytest.mark.usefixtures("futures_known_bugs", "futures_deviations")
 def test_exception_propagation(futures_backend: Backend, futures_seed: int) -> None:
     """Exceptions reach result(), exception() and map as the docstring above says."""
     # One failure is enough: shrinking each distinct one on a real pool takes minutes.
@@ -364,6 +439,7 @@ def test_exception_propagation(futures_backend: Backend, futures_seed: int) -> N
         scale=3,
         report_multiple_bugs=False,
     )
+    conclude(futures_backend)
 
 
 # ------------------------------------------------------------------------------------------
@@ -378,6 +454,12 @@ def falsy(request: pytest.FixtureRequest) -> BaseException:
     return error
 
 
+def _copies(backend: Backend) -> bool:
+    """Whether *backend* gives copies of a call's exception: a process pool, or a backend that
+    declares it serializes every call (checked as a process pool)."""
+    return backend.capabilities.processes or declared(backend, SERIALIZED)
+
+
 @expects_known_bug("gh-132063/exception")
 @pytest.mark.usefixtures("futures_known_bugs")
 def test_exception_returns_a_falsy_exception(
@@ -386,7 +468,7 @@ def test_exception_returns_a_falsy_exception(
     """exception() returns the exception the call raised, even one that is false."""
     future = executor.submit(tasks.raise_exception, falsy)
     got = future.exception(timeout=BOUND)
-    assert same_exception(got, falsy, futures_backend.capabilities.processes), repr(got)
+    assert same_exception(got, falsy, _copies(futures_backend)), repr(got)
 
 
 @expects_known_bug("gh-132063/result")
@@ -398,7 +480,7 @@ def test_result_raises_a_falsy_exception(
     future = executor.submit(tasks.raise_exception, falsy)
     with pytest.raises(type(falsy)) as raised:
         future.result(timeout=BOUND)
-    assert same_exception(raised.value, falsy, futures_backend.capabilities.processes)
+    assert same_exception(raised.value, falsy, _copies(futures_backend))
 
 
 @expects_known_bug("gh-132063/map")
@@ -411,4 +493,4 @@ def test_map_raises_a_falsy_exception(
     assert next(results) == 1
     with pytest.raises(type(falsy)) as raised:
         next(results)
-    assert same_exception(raised.value, falsy, futures_backend.capabilities.processes)
+    assert same_exception(raised.value, falsy, _copies(futures_backend))
