@@ -187,6 +187,10 @@ def _callback_submit_deadlocks(backend: Backend) -> bool:
     return callback_submits_during_shutdown(backend, _bound()).stuck
 
 
+RACY = frozenset({"dask_cancelled_calls_still_start"})
+"""The bugs that are races: their probe is :func:`_seen_by_the_spec`."""
+
+
 def _seen_by_the_spec(backend: Backend) -> bool:
     """The probe of a race (see :mod:`._seen`): no probe can make it show on demand, so the
     spec that sees it decides, run by run; any executor built from the package may show it."""

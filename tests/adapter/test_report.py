@@ -108,3 +108,40 @@ def test_a_backend_deviation_is_reported_as_such(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(
         ["map *DEVIATION", "*DEVIATION map on mine: our map yields in completion order*"]
     )
+
+
+def test_a_deviation_of_one_property_leaves_the_other_tests_of_its_area_strict(
+    pytester: pytest.Pytester,
+) -> None:
+    """``AREA/NAME`` (a test's name without ``test_``) expects the failure of that test only:
+    another test of the same area that fails is a FAIL."""
+    pytester.makepyfile(
+        mypool="""
+        import concurrent.futures
+        from pytest_futures_plugin.backends import Backend
+
+        def backend():
+            return Backend(
+                "ignored",
+                concurrent.futures.ThreadPoolExecutor,
+                deviations={"map/map_order": "our map yields in completion order, by design"},
+            )
+        """,
+        test_spec="""
+        import pytest
+
+        pytestmark = pytest.mark.futures_area("map")
+
+        def test_map_order(executor_backend):
+            assert False, "completion order"
+
+        def test_map_timeout(executor_backend):
+            assert False, "no TimeoutError"
+        """,
+    )
+    info = pytester.mkdir("mypool-1.0.dist-info")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mypool\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pytest_futures.backends]\nmine = mypool:backend\n")
+    result = run(pytester, "--executor=mine")
+    result.assert_outcomes(xfailed=1, failed=1)
+    result.stdout.fnmatch_lines(["map *FAIL", "*test_map_timeout*no TimeoutError*"])
