@@ -114,7 +114,9 @@ def conclude(backend: Backend) -> None:
 
 
 @pytest.fixture
-def futures_deviations(request: pytest.FixtureRequest, futures_backend: Backend) -> Iterator[Deviations]:
+def futures_deviations(
+    request: pytest.FixtureRequest, futures_backend: Backend
+) -> Iterator[Deviations]:
     """The deviations this test observes; the test calls :func:`conclude` at its end."""
     deviations = Deviations(futures_backend, request.node)
     with _LOCK:

@@ -61,10 +61,14 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, multiple, precond
 from pytest_futures_plugin import faults, tasks
 
 from . import _known_bugs, _tasks
+from ._deviations import (
+    conclude,
+    declared,
+    futures_deviations,  # noqa: F401 (a fixture the tests request)
+    observed,
+)
 from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import BOUND, drain_before_shutdown, run_spec, shut_down_within_bound
-from ._deviations import conclude, declared, observed
-from ._deviations import futures_deviations  # noqa: F401 (a fixture the tests request)
 from ._known_bugs import expects_known_bug
 from ._seen import note
 

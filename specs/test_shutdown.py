@@ -56,6 +56,12 @@ from hypothesis.stateful import (
 from pytest_futures_plugin import tasks
 from pytest_futures_plugin.controls import Controls
 
+from ._deviations import (
+    conclude,
+    declared,
+    futures_deviations,  # noqa: F401 (a fixture the tests request)
+    observed,
+)
 from ._fixtures import futures_known_bugs  # noqa: F401 (a fixture the tests request)
 from ._harness import (
     BOUND,
@@ -68,8 +74,6 @@ from ._harness import (
     run_spec,
     submit_call,
 )
-from ._deviations import conclude, declared, observed
-from ._deviations import futures_deviations  # noqa: F401 (a fixture the tests request)
 from ._known_bugs import expects_known_bug
 from ._tasks import SpecError
 

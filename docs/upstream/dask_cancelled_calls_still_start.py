@@ -83,13 +83,17 @@ def _nothing() -> None:
 def main() -> int:
     from distributed import Client, LocalCluster
 
-    with multiprocessing.Manager() as manager, LocalCluster(
-        n_workers=1,
-        threads_per_worker=THREADS,
-        processes=False,
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": ":0"},
-    ) as cluster, Client(cluster, set_as_default=False) as client:
+    with (
+        multiprocessing.Manager() as manager,
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=THREADS,
+            processes=False,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
         for number in range(1, ATTEMPTS + 1):
             late = attempt(client, manager)
             if late:
