@@ -3,9 +3,11 @@ probe run on the backend under test, never by its name or class.
 
 Each is a bug the specs found in that executor against the ``concurrent.futures``
 documentation; the project's ``docs/upstream/`` holds a standalone reproduction of each, ready to
-file upstream (no upstream report exists yet). They ship as ``pytest_futures_plugin.upstream``:
-the KNOWN-BUG cell names the module (``python -m pytest_futures_plugin.upstream.NAME`` runs it,
-wherever pytest-futures is installed) and its reason gives the installed file. The
+file upstream where no upstream report exists (the issue's link where one does). They ship as
+``pytest_futures_plugin.upstream``: the KNOWN-BUG cell names the module (``python -m
+pytest_futures_plugin.upstream.NAME`` runs it, wherever pytest-futures is installed) and its
+reason gives the installed file. A race has no probe that shows it on demand: the spec that
+sees it decides (``_seen``, the keys in :data:`RACY`). The
 probes here are compact versions of those reproductions (the specs cannot import the docs):
 bounded, and each shuts its pool down. Registered on import (by :mod:`._known_bugs`).
 """
