@@ -25,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import sys
 import threading
+from typing import Any
 
 BOUND = 10.0
 """Seconds the script waits for the result (a correct executor takes milliseconds)."""
@@ -36,6 +37,21 @@ class Stop(BaseException):
 
 def stop(value: int) -> int:
     raise Stop(value)
+
+
+def probe(make_executor: Any) -> bool:
+    """True when the bug shows on an executor from *make_executor*: ``map()`` gives no result
+    for a call raising a BaseException that is not an Exception."""
+    executor = make_executor(max_workers=1)
+    try:
+        next(executor.map(stop, [2], timeout=BOUND))
+    except Stop:
+        return False
+    except concurrent.futures.TimeoutError:
+        return True
+    finally:
+        executor.shutdown(wait=False)
+    return True
 
 
 def main() -> int:

@@ -49,9 +49,9 @@ def call(position: int, started: Any, held: list[Any], release: Any) -> int:
     return position
 
 
-def attempt(client: Any, manager: Any) -> list[int]:
-    """One attempt on *client*: the queued calls that started after the results were left."""
-    executor = client.get_executor(pure=False)
+def attempt(executor: Any, manager: Any) -> list[int]:
+    """One attempt on *executor* (of ``THREADS`` workers, shut down here): the queued calls
+    that started after the results were left."""
     started, release = manager.list(), manager.Event()
     held = [manager.Event() for _ in range(THREADS)]
     positions = range(1 + THREADS + QUEUED)
@@ -71,13 +71,14 @@ def attempt(client: Any, manager: Any) -> list[int]:
     finally:
         release.set()
         executor.shutdown(wait=True)  # waits for every call it ran
-    # The scheduler has seen the cancellation once it answers a later request.
-    client.run_on_scheduler(_nothing)
     return sorted(set(started) - before)
 
 
-def _nothing() -> None:
-    return None
+def probe(make_executor: Any) -> bool:
+    """True when the bug shows, within ``ATTEMPTS`` attempts, on executors from
+    *make_executor* (called like the stdlib's pool classes)."""
+    with multiprocessing.Manager() as manager:
+        return any(attempt(make_executor(max_workers=THREADS), manager) for _ in range(ATTEMPTS))
 
 
 def main() -> int:
@@ -95,7 +96,7 @@ def main() -> int:
         Client(cluster, set_as_default=False) as client,
     ):
         for number in range(1, ATTEMPTS + 1):
-            late = attempt(client, manager)
+            late = attempt(client.get_executor(pure=False), manager)
             if late:
                 print(
                     f"BUG (attempt {number} of {ATTEMPTS}): calls {late} started after the "

@@ -18,6 +18,7 @@ bounded. Confirmed standalone on distributed 2026.11.0.
 
 from __future__ import annotations
 
+import concurrent.futures
 import sys
 from typing import Any
 
@@ -28,9 +29,24 @@ DEADLINE = 1e-9
 """map()'s timeout: past before map() returns, so the time left is negative at next()."""
 
 
-def main() -> int:
-    import concurrent.futures
+def probe(make_executor: Any) -> bool:
+    """True when the bug shows on an executor from *make_executor* (called like the stdlib's
+    pool classes): ``next()`` after the deadline raises ValueError."""
+    executor = make_executor(max_workers=1)
+    try:
+        results = executor.map(abs, [-1], timeout=DEADLINE)
+        try:
+            next(results)
+        except ValueError:
+            return True
+        except concurrent.futures.TimeoutError:
+            return False
+        return False
+    finally:
+        executor.shutdown(wait=True)
 
+
+def main() -> int:
     from distributed import Client, LocalCluster
 
     with (

@@ -35,6 +35,22 @@ def make_unpicklable() -> Unpicklable:
     return Unpicklable()
 
 
+def probe(make_executor: Any) -> bool:
+    """True when the bug shows on an executor from *make_executor* (a pool of processes):
+    the future of a call returning an unpicklable value is still pending after the bound.
+    (On a pool of threads nothing is pickled: the call returns its value.)"""
+    executor = make_executor(max_workers=1)
+    try:
+        future = executor.submit(make_unpicklable)
+        try:
+            future.exception(timeout=BOUND)
+        except concurrent.futures.TimeoutError:
+            return True
+        return False
+    finally:
+        executor.shutdown(wait=False)
+
+
 def main() -> int:
     from distributed import Client, LocalCluster
 
