@@ -207,8 +207,12 @@ CASES = [
     Broken(f"{__name__}:FailsFast", "test_map.py", "a later call's exception comes first"),
     Broken(f"{__name__}:IgnoresTimeout", "test_map.py", "map(timeout=...) never times out"),
     Broken(f"{__name__}:DropsLastChunk", "test_map.py", "chunksize drops a last partial chunk"),
-    Broken(f"{__name__}:RefillsTwice", "test_map.py", "buffersize: the input runs ahead"),
-    Broken(f"{__name__}:BufferWithoutChecks", "test_map.py", "buffersize=0 is not refused"),
+    Broken(
+        f"{__name__}:RefillsTwice", "test_map_buffersize.py", "buffersize: the input runs ahead"
+    ),
+    Broken(
+        f"{__name__}:BufferWithoutChecks", "test_map_buffersize.py", "buffersize=0 is not refused"
+    ),
 ]
 
 RACE_ONLY_CASES = [
