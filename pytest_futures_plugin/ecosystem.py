@@ -407,6 +407,9 @@ SPECS: tuple[Spec, ...] = (
             "broken-pools/each_future_of_a_broken_pool_fails_with_its_own_exception": _DASK_KILLED,
         },
         prepare=prepare_dask,
+        examples=0.2,
+        examples_reason="each executor starts a LocalCluster of worker processes: 2-4 s to "
+        "start and close",
     ),
 )
 
