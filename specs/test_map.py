@@ -57,7 +57,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 from hypothesis import strategies as st
@@ -95,6 +95,25 @@ Not a check: if they are slower, the case only proves less (they finish after th
 
 END = object()
 """What ``next(results, END)`` returns once the results iterator has ended."""
+
+
+def leave(
+    maps: list[Any], index: int, how: str, measure: Callable[[Any], Any] = lambda m: None
+) -> tuple[Any, Any]:
+    """Take the map model ``maps[index]`` out and stop taking its results: ``close()`` its
+    iterator (which must then be over) or drop it; garbage is collected before this returns.
+    Returns the model (its iterator replaced by an empty one) and what *measure* said of it
+    once closed and before the iterator was dropped."""
+    m = maps.pop(index)
+    results, m.results = m.results, iter(())
+    close = getattr(results, "close", None)
+    if how == "close" and close is not None:
+        close()
+        assert next(results, END) is END, f"{m.label}: results after close()"
+    measured = measure(m)
+    del results, close
+    gc.collect()
+    return m, measured
 
 
 def start_every_worker(executor: Executor, controls: Controls, api: FuturesAPI) -> bool:
@@ -289,13 +308,7 @@ class MapResults(RuleBasedStateMachine):
     @rule(data=st.data(), how=st.sampled_from(["close", "drop"]))
     def leave_early(self, data: st.DataObject, how: str) -> None:
         """Stop taking results: ``close()`` the iterator, or drop it (garbage collection)."""
-        m = self.maps.pop(data.draw(st.integers(0, len(self.maps) - 1)))
-        close = getattr(m.results, "close", None)
-        if how == "close" and close is not None:
-            close()
-            assert next(m.results, END) is END, f"{m.label}: results after close()"
-        del m, close
-        gc.collect()
+        leave(self.maps, data.draw(st.integers(0, len(self.maps) - 1)), how)
 
     def teardown(self) -> None:
         self.controls.close()  # opens every gate

@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from . import _tasks
 from ._harness import BOUND, NO_SHRINKING, run_spec, shut_down_within_bound
-from .test_map import END, MAX_WORKERS
+from .test_map import END, MAX_WORKERS, leave
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -201,15 +201,9 @@ class BufferedMapResults(RuleBasedStateMachine):
     @rule(data=st.data(), how=st.sampled_from(["close", "drop"]))
     def leave_early(self, data: st.DataObject, how: str) -> None:
         """Stop taking results: the input is not read any more."""
-        m = self.maps.pop(data.draw(st.integers(0, len(self.maps) - 1)))
-        close = getattr(m.results, "close", None)
-        if how == "close" and close is not None:
-            close()
-            assert next(m.results, END) is END, f"{m.label}: results after close()"
-        source, label, taken = m.source, m.label, m.source.taken
-        del m, close
-        gc.collect()
-        assert source.taken == taken, f"{label}: the input was read after the results were left"
+        index = data.draw(st.integers(0, len(self.maps) - 1))
+        m, taken = leave(self.maps, index, how, lambda m: m.source.taken)
+        assert m.source.taken == taken, f"{m.label}: the input was read after the results were left"
 
     def teardown(self) -> None:
         self.maps.clear()
