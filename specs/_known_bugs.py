@@ -213,7 +213,9 @@ def _falsy_lost_by_result(backend: Backend) -> bool:
 def _falsy_lost_by_map(backend: Backend) -> bool:
     """``map`` over a call raising a falsy exception yields None instead of raising it (the
     stdlib's map takes each result with ``result()``; an executor whose map reads its results
-    another way, dask's, does not inherit the bug from its futures)."""
+    another way, dask's, does not inherit the bug from its futures). On the stdlib's process
+    pool the lost exception leaves its chunk's result None, which ``map`` then fails to
+    reverse: an AttributeError instead of the call's exception."""
     pool = backend.make(max_workers=1)
     try:
         results = pool.map(_tasks.return_or_raise, [_tasks.FalsyError("probe")], timeout=_bound())
@@ -221,6 +223,8 @@ def _falsy_lost_by_map(backend: Backend) -> bool:
             list(results)
         except _tasks.FalsyError:
             return False
+        except AttributeError as error:
+            return "reverse" in str(error)  # the process pool's chunk of a lost exception
         return True
     finally:
         shut_down_within_bound(pool, "of a known-bug probe")
@@ -243,7 +247,7 @@ register(
     KnownBug(
         key="gh-132063/map",
         issue="gh-132063",
-        summary=_FALSY + " (map() yields None)",
+        summary=_FALSY + " (map() yields None, or fails with AttributeError on a process pool)",
         probe=_falsy_lost_by_map,
         cpython=True,
     )
