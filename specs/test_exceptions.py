@@ -175,6 +175,11 @@ class ExceptionPropagation(RuleBasedStateMachine):
             ) from error
         self.expected[id(future)] = expected
         self.objects.append(future)
+        if self.lost:
+            # After a result lost to that known bug, later calls may never complete either
+            # (dask: three lost results on two workers and the next call stays pending): the
+            # example's verdict is the known bug, and its later futures are not waited for.
+            self.lost.add(id(future))
         return future
 
     def _label(self, what: str) -> str:
@@ -226,6 +231,8 @@ class ExceptionPropagation(RuleBasedStateMachine):
     def _check_result(self, future: Future[Any]) -> None:
         """Wait for *future* (bounded); ``result()`` returns the call's value or raises what
         ``exception()`` returns, which is what the call raised."""
+        if id(future) in self.lost:
+            return
         expected = self.expected[id(future)]
         failed = self._outcome(future)  # waits, bounded
         raised: BaseException | None = None
@@ -247,6 +254,8 @@ class ExceptionPropagation(RuleBasedStateMachine):
         future = self._submit(
             Expected(self._label("returns"), value="still works"), tasks.return_value, "still works"
         )
+        if id(future) in self.lost:
+            return
         try:
             value = future.result(timeout=BOUND)
         except BaseException as error:
@@ -389,7 +398,9 @@ class ExceptionPropagation(RuleBasedStateMachine):
     def teardown(self) -> None:
         # A step that failed is the report; checks of the aftermath would only hide it.
         failing = sys.exc_info()[0] is not None
-        drain_before_shutdown(self.executor, failing=failing)
+        # Results lost to a known bug (recorded as seen) may hold up the pool's later calls
+        # (see _submit): the last call may time out behind them.
+        drain_before_shutdown(self.executor, failing=failing or bool(self.lost))
         if self._base_exception_hangs_shutdown(failing):
             self.executor.shutdown(wait=False)  # every future is done: it cancels nothing
         shut_down_within_bound(self.executor, "at teardown")
