@@ -157,8 +157,7 @@ def _backend_axis(names: list[str]) -> types.ModuleType:
     @pytest.fixture(scope="module", params=names)
     def executor_backend(request: pytest.FixtureRequest) -> str:
         """The backend under test: one name from --executor (tests are parametrised)."""
-        name: str = request.param
-        return name
+        return str(request.param)
 
     # A module, like a conftest, is the plainest holder pytest collects fixtures from.
     axis = types.ModuleType(f"{__name__}.backend_axis")
@@ -230,9 +229,8 @@ def futures_scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iter
     request.node.stash[_SCHEDULER] = sched
     sched.locations = search is None  # source lines in the schedule printed on a failure
     if "futures_backend" in request.fixturenames:  # probed before the run: see in_processes
-        _backends.in_processes(
-            _backend_named(request.config, request.getfixturevalue("executor_backend"))
-        )
+        name = request.getfixturevalue("executor_backend")
+        _backends.in_processes(_backend_named(request.config, name))
     with sched:
         yield sched
     if sched.leftovers:
@@ -408,12 +406,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         area = str(marker.args[0]) if marker.args else str(marker.kwargs.get("name", ""))
         item.user_properties.append(("futures_area", area))
         item.user_properties.append(("futures_backend", backend))
-        # A deviation of the whole area, or of this test's property alone (AREA/NAME, the
-        # test's name without "test_"); properties inside a state machine are the spec's.
+        # Declared for the whole area, or for this test alone (AREA/NAME without "test_").
         declared = _backend_named(config, backend).deviations
-        name = str(getattr(item, "originalname", item.name))
-        prop = f"{area}/{name[5:] if name.startswith('test_') else name}"
-        deviation = declared.get(area) or declared.get(prop)
+        name = str(getattr(item, "originalname", item.name)).removeprefix("test_")
+        deviation = declared.get(area) or declared.get(f"{area}/{name}")
         if deviation:
             item.user_properties.append(("futures_deviation", deviation))
             item.add_marker(pytest.mark.xfail(reason=f"deviation: {deviation}", strict=False))
