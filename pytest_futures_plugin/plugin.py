@@ -25,8 +25,8 @@ import pytest
 
 from . import backends as _backends
 from . import deterministic as _deterministic
-from . import report as _report
 from . import settings as _settings_engine
+from ._matrix_recorder import MatrixRecorder
 from .backends import ExecutorFactory
 from .deterministic import derive_seed
 
@@ -112,7 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", marker)
     names = [backend.name for backend in settings.backends]
     config.pluginmanager.register(_backend_axis(names), "futures-backend-axis")
-    config.pluginmanager.register(_MatrixRecorder(settings.matrix), "futures-matrix")
+    config.pluginmanager.register(MatrixRecorder(settings.matrix), "futures-matrix")
     if config.getoption("futures_specs"):
         _add_the_specs(config)
 
@@ -413,55 +413,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if deviation:
             item.user_properties.append(("futures_deviation", deviation))
             item.add_marker(pytest.mark.xfail(reason=f"deviation: {deviation}", strict=False))
-
-
-class _MatrixRecorder:
-    """Records every labelled test report in the run's matrix (on the xdist controller too,
-    which sees the workers' reports but not their items)."""
-
-    def __init__(self, matrix: _report.Matrix) -> None:
-        self.matrix = matrix
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        properties = dict(report.user_properties)
-        area, backend = properties.get("futures_area"), properties.get("futures_backend")
-        if not area or not backend:
-            return
-        status = _report.classify(
-            report.outcome,
-            when=report.when,
-            xfail_reason=getattr(report, "wasxfail", None),
-            deviation=str(properties.get("futures_deviation") or "") or None,
-        )
-        if status is not None:
-            if status is _report.Status.DEVIATION:
-                detail = str(properties["futures_deviation"])
-            else:
-                detail = str(getattr(report, "wasxfail", "") or _short(report))
-            self.matrix.record(
-                str(area),
-                str(backend),
-                status,
-                test_id=report.nodeid,
-                detail=detail,
-                warnings=_warnings_of(properties),
-            )
-
-
-def _warnings_of(properties: dict[str, object]) -> list[str]:
-    """The warnings recorded for a test (``futures_warnings``), as strings."""
-    recorded = properties.get("futures_warnings")
-    return [str(w) for w in recorded] if isinstance(recorded, list) else []
-
-
-def _short(report: pytest.TestReport) -> str:
-    """One line on why *report* skipped or failed."""
-    if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2])
-    if report.failed:
-        crash = getattr(report.longrepr, "reprcrash", None)
-        return str(getattr(crash, "message", "")) if crash is not None else report.head_line or ""
-    return ""
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
