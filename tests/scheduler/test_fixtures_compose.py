@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from .retrying import SOURCE
+
 WALL_LIMIT = 30.0
 """Real seconds a run of a few tests that cover hours of virtual time may take (a slow
 machine is not a failure; a real hour of sleep is)."""
@@ -35,22 +37,10 @@ POOL_TESTS = """
 
 RETRY_WITH_A_POOL = """
     import time
-    from concurrent.futures import TimeoutError as FuturesTimeout
 
     import pytest
 
-
-    def retry(call, *, timeout, first_delay=1.0):
-        deadline = time.monotonic() + timeout
-        delay = first_delay
-        while True:
-            try:
-                return call()
-            except (ConnectionError, FuturesTimeout):
-                if time.monotonic() + delay > deadline:
-                    raise TimeoutError(f"gave up after {timeout}s") from None
-                time.sleep(delay)
-                delay *= 2
+    from retrying import retry
 
 
     def test_retry_through_a_pool_gives_up_after_its_timeout(virtual_clock, executor):
@@ -77,7 +67,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_a_pool_under_the_virtual_clock_takes_no_real_time(
     pytester: pytest.Pytester, backend: str
 ) -> None:
-    pytester.makepyfile(test_pool=POOL_TESTS, test_retry=RETRY_WITH_A_POOL)
+    pytester.makepyfile(test_pool=POOL_TESTS, test_retry=RETRY_WITH_A_POOL, retrying=SOURCE)
     started = time.monotonic()
     result = run(pytester, f"--executor={backend}")
     took = time.monotonic() - started

@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from .retrying import SOURCE
+
 TESTS_LIMIT = 2.0
 """Real seconds the project's five tests may take, setup, call and teardown summed (pytest's
 own figures, without start-up and collection): what the issue promises for minutes of virtual
@@ -19,7 +21,8 @@ time."""
 PACKAGE = """
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
-from concurrent.futures import TimeoutError as FuturesTimeout
+
+from retrying import retry
 
 FETCH_SECONDS = 60.0
 
@@ -43,19 +46,6 @@ def fastest(executor, delays):
     futures = [executor.submit(time.sleep, delay) for delay in delays]
     done, _ = wait(futures, return_when=FIRST_COMPLETED)
     return len(done)
-
-
-def retry(call, *, timeout, first_delay=1.0):
-    deadline = time.monotonic() + timeout
-    delay = first_delay
-    while True:
-        try:
-            return call()
-        except (ConnectionError, FuturesTimeout):
-            if time.monotonic() + delay > deadline:
-                raise TimeoutError(f"gave up after {timeout}s") from None
-            time.sleep(delay)
-            delay *= 2
 
 
 def fetch_with_retry(executor, source, *, attempt_timeout, timeout):
@@ -101,6 +91,7 @@ def test_a_projects_stdlib_pool_code_runs_in_virtual_time_with_no_module_list(
     pytester: pytest.Pytester, backend: str
 ) -> None:
     pytester.mkpydir("fetcher").joinpath("__init__.py").write_text(PACKAGE)
+    pytester.makepyfile(retrying=SOURCE)
     pytester.makepyfile(test_fetcher=TESTS)
     pytester.makeini("[pytest]\npythonpath = .\n")
     result = pytester.runpytest_subprocess(
