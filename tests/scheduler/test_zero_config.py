@@ -6,7 +6,7 @@ import``, ``Event`` with ``from threading import``, make their queues, locks and
 with ``queue.Queue()``/``threading.Lock()``/``threading.Thread()`` when called, and hold a
 lock and an event made at import (before any run). Under ``virtual_clock`` every one of them
 made during the test is controlled on every thread-based backend, and minutes of virtual time
-pass in well under the time limit; a task that waits on the event made before the run fails
+pass with no real sleep (``real_sleeps.py`` fails a test that makes one); a task that waits on the event made before the run fails
 the test at once, naming the event, the thread and the line; a failing run's schedule names
 the source line of each scheduling point.
 """
@@ -17,10 +17,7 @@ import re
 
 import pytest
 
-TESTS_LIMIT = 2.0
-"""Real seconds the project's tests may take, setup, call and teardown summed (pytest's own
-figures, without start-up and collection): what the issue promises for minutes of virtual
-time."""
+from . import real_sleeps
 
 REPORT_LIMIT = 5.0
 """Real seconds in which a task blocked on an object made before the run is reported (the
@@ -143,13 +140,30 @@ def test_a_packages_own_threading_and_time_run_in_virtual_time_with_no_module_li
     pytester: pytest.Pytester, backend: str
 ) -> None:
     project(pytester)
-    pytester.makepyfile(test_lib=TESTS)
-    result = run(pytester, f"--executor={backend}", "--durations=0", "--durations-min=0", "-vv")
+    pytester.makepyfile(test_lib=TESTS, real_sleeps=real_sleeps.SOURCE)
+    result = run(pytester, "-p", real_sleeps.PLUGIN_NAME, f"--executor={backend}")
     result.assert_outcomes(passed=3)
-    phases = re.findall(r"^([0-9.]+)s (?:setup|call|teardown) ", result.stdout.str(), re.M)
-    assert len(phases) == 9, result.stdout.str()  # three tests, three phases each
-    took = sum(float(seconds) for seconds in phases)
-    assert took < TESTS_LIMIT, f"--executor={backend}: the tests took {took:.2f} s"
+
+
+IN_REAL_TIME = """
+from lib.work import pipeline
+
+
+def test_a_pipeline_without_the_clock():
+    assert pipeline(3)[0] == [0, 1, 4]
+"""
+
+
+def test_the_check_fails_a_test_whose_sleeps_are_real(pytester: pytest.Pytester) -> None:
+    # What the check above sees with virtual time off: the package's sleeps, real, fail the
+    # test that made them, named with their source line (and are not slept).
+    project(pytester)
+    pytester.makepyfile(test_real=IN_REAL_TIME, real_sleeps=real_sleeps.SOURCE)
+    result = run(pytester, "-p", real_sleeps.PLUGIN_NAME)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*real sleeps, where virtual time was expected: time.sleep(10) at *work.py:*"]
+    )
 
 
 BLOCKED_ON_AN_OLD_EVENT = """
