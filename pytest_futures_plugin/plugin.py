@@ -147,21 +147,21 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def _backend_axis(names: list[str]) -> types.ModuleType:
-    """A plugin object holding the ``executor_backend`` fixture, parametrised over *names*.
+    """A plugin object holding the ``futures_backend_name`` fixture, parametrised over *names*.
 
     A fixture of a registered plugin has the lowest precedence, so a project narrows or
-    replaces the axis with its own ``executor_backend`` fixture in a conftest, or for one
-    test with ``@pytest.mark.parametrize("executor_backend", [...])``, as anyio does.
+    replaces the axis with its own ``futures_backend_name`` fixture in a conftest, or for one
+    test with ``@pytest.mark.parametrize("futures_backend_name", [...])``, as anyio does.
     """
 
     @pytest.fixture(scope="module", params=names)
-    def executor_backend(request: pytest.FixtureRequest) -> str:
+    def futures_backend_name(request: pytest.FixtureRequest) -> str:
         """The backend under test: one name from --executor (tests are parametrised)."""
         return str(request.param)
 
     # A module, like a conftest, is the plainest holder pytest collects fixtures from.
     axis = types.ModuleType(f"{__name__}.backend_axis")
-    axis.executor_backend = executor_backend  # type: ignore[attr-defined]
+    axis.futures_backend_name = futures_backend_name  # type: ignore[attr-defined]
     return axis
 
 
@@ -175,13 +175,19 @@ def _backend_named(config: pytest.Config, name: str) -> Backend:
     try:
         return _backends.lookup(name)
     except _backends.BackendError as error:
-        raise pytest.UsageError(f"executor_backend: {error}") from None
+        raise pytest.UsageError(f"futures_backend_name: {error}") from None
 
 
 @pytest.fixture
-def futures_backend(request: pytest.FixtureRequest, executor_backend: str) -> Backend:
-    """The :class:`~pytest_futures_plugin.backends.Backend` that ``executor_backend`` names."""
-    backend = _backend_named(request.config, executor_backend)
+def executor_backend(futures_backend_name: str) -> str:
+    """Alias of ``futures_backend_name`` (a project's own ``executor_backend`` replaces it)."""
+    return futures_backend_name
+
+
+@pytest.fixture
+def futures_backend(request: pytest.FixtureRequest, futures_backend_name: str) -> Backend:
+    """The :class:`~pytest_futures_plugin.backends.Backend` that ``futures_backend_name`` names."""
+    backend = _backend_named(request.config, futures_backend_name)
     # The test's own scheduler (it takes ``scheduler``/``virtual_clock``) manages the threads
     # of any thread-based backend: entered before the executor is made, left after it is shut.
     if backend.deterministic or "futures_scheduler" in request.fixturenames:
@@ -229,7 +235,7 @@ def futures_scheduler(request: pytest.FixtureRequest, futures_seed: int) -> Iter
     request.node.stash[_SCHEDULER] = sched
     sched.locations = search is None  # source lines in the schedule printed on a failure
     if "futures_backend" in request.fixturenames:  # probed before the run: see in_processes
-        name = request.getfixturevalue("executor_backend")
+        name = request.getfixturevalue("futures_backend_name")
         _backends.in_processes(_backend_named(request.config, name))
     with sched:
         yield sched
@@ -353,7 +359,7 @@ def pytest_runtest_makereport(
     return report
 
 
-_OUR_FIXTURES = frozenset({"executor_backend", "futures_seed", "futures_scheduler"})
+_OUR_FIXTURES = frozenset({"futures_backend_name", "futures_seed", "futures_scheduler"})
 
 
 def _is_ours(item: pytest.Item) -> bool:
@@ -370,7 +376,7 @@ def replay_command(item: pytest.Item) -> str:
     settings = item.config.stash[_SETTINGS]
     words = ["pytest", item.nodeid]
     callspec = getattr(item, "callspec", None)
-    backend = callspec.params.get("executor_backend") if callspec is not None else None
+    backend = callspec.params.get("futures_backend_name") if callspec is not None else None
     if isinstance(backend, str):
         words.append(f"--executor={backend}")
     words.append(f"--futures-seed={settings.seed}")
@@ -394,13 +400,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     and backend (``user_properties`` travel with the reports, also from pytest-xdist workers);
     expect a backend's declared deviations."""
     for item in items:
-        if "executor_backend" in getattr(item, "fixturenames", ()):
+        if "futures_backend_name" in getattr(item, "fixturenames", ()):
             item.add_marker(_FORK_WITH_THREADS)
         marker = item.get_closest_marker("futures_area")
         if marker is None:
             continue
         callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("executor_backend") if callspec is not None else None
+        backend = callspec.params.get("futures_backend_name") if callspec is not None else None
         if not isinstance(backend, str):
             continue
         area = str(marker.args[0]) if marker.args else str(marker.kwargs.get("name", ""))
@@ -441,7 +447,7 @@ _GUARDED: pytest.StashKey[GuardedTest] = pytest.StashKey()
 
 
 def _guarded(item: pytest.Item) -> bool:
-    return "executor_backend" in getattr(item, "fixturenames", ()) or any(
+    return "futures_backend_name" in getattr(item, "fixturenames", ()) or any(
         item.get_closest_marker(name) for name in ("futures_hang_timeout", "futures_leak_check")
     )
 
@@ -494,7 +500,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         from .guards import GuardedTest
 
         callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("executor_backend", "-") if callspec is not None else "-"
+        backend = callspec.params.get("futures_backend_name", "-") if callspec is not None else "-"
         context = f"backend: {backend}; test: {item.nodeid}"
         item.stash[_GUARDED] = GuardedTest(
             item.nodeid,

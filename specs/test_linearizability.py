@@ -320,10 +320,10 @@ def errors_of(backend: Backend) -> FutureErrors:
 
 
 @pytest.fixture
-def lone_backend(executor_backend: str) -> Backend:
+def lone_backend(futures_backend_name: str) -> Backend:
     """The backend, without the ``scheduler`` fixture ``futures_backend`` starts for a
     deterministic backend: each example here runs under a scheduler of its own."""
-    return backends.lookup(executor_backend)
+    return backends.lookup(futures_backend_name)
 
 
 def test_parallel_sections_are_linearizable_under_the_scheduler(

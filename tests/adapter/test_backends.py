@@ -195,7 +195,7 @@ def test_a_conftest_fixture_narrows_the_axis(pytester: pytest.Pytester) -> None:
         import pytest
 
         @pytest.fixture(params=["stdlib-thread"])
-        def executor_backend(request):
+        def futures_backend_name(request):
             return request.param
         """
     )
@@ -208,7 +208,7 @@ def test_parametrize_narrows_the_axis_for_one_test(pytester: pytest.Pytester) ->
         """
         import pytest, concurrent.futures
 
-        @pytest.mark.parametrize("executor_backend", ["stdlib-process"])
+        @pytest.mark.parametrize("futures_backend_name", ["stdlib-process"])
         def test_one(executor):
             assert isinstance(executor, concurrent.futures.ProcessPoolExecutor)
 
@@ -250,7 +250,7 @@ def test_the_marker_passes_arguments_to_the_executor(pytester: pytest.Pytester) 
             return threading.current_thread().name
 
         @pytest.mark.futures_executor(max_workers=1, thread_name_prefix="Custom")
-        @pytest.mark.parametrize("executor_backend", ["thread", "stdlib-thread"])
+        @pytest.mark.parametrize("futures_backend_name", ["thread", "stdlib-thread"])
         def test_prefix(executor):
             assert executor.submit(name).result(timeout=30).startswith("Custom")
         """
@@ -280,7 +280,8 @@ def test_the_factory_makes_several_executors_and_closes_them_all(pytester: pytes
 
 def test_fixtures_are_listed_with_one_line_docstrings(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--fixtures")
-    for name in ("executor_backend", "executor", "executor_factory", "futures_api"):
+    names = ("futures_backend_name", "executor_backend", "executor", "executor_factory")
+    for name in (*names, "futures_api"):
         result.stdout.fnmatch_lines([f"{name}*", "    [A-Z]*"])
 
 

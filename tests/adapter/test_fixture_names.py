@@ -1,6 +1,7 @@
 """The plugin's fixtures have names that cannot collide: a project's own fixtures called
-``scheduler``, ``executor``, ``executor_factory`` or ``virtual_clock`` win in that project, and
-the plugin, which only ever asks for its ``futures_``-prefixed fixtures, keeps working."""
+``scheduler``, ``executor``, ``executor_factory``, ``virtual_clock`` or ``executor_backend`` win
+in that project, and the plugin, which only ever asks for its ``futures_``-prefixed fixtures,
+keeps working."""
 
 from __future__ import annotations
 
@@ -87,7 +88,45 @@ def test_the_short_names_are_aliases_of_the_prefixed_fixtures(pytester: pytest.P
         ):
             assert executor_factory is futures_executor_factory
             assert executor is futures_executor
+
+        def test_backend_alias(executor_backend, futures_backend_name, futures_backend):
+            assert executor_backend == futures_backend_name == futures_backend.name
         """
     )
-    result = run(pytester, "--executor=thread")
+    result = run(pytester, "--executor=thread,stdlib-thread")
+    result.assert_outcomes(passed=5)  # the scheduler's aliases once, the others per backend
+
+
+PROJECT_BACKEND_AXIS = """
+    import pytest
+
+    @pytest.fixture(params=["celery", "rq"])
+    def executor_backend(request):
+        return f"the project's own {request.param} backend"
+"""
+
+USES_ITS_OWN_AXIS_AND_OURS = """
+    import time
+
+    def test_own_axis_and_our_scheduler(
+        executor_backend, futures_backend, futures_executor, futures_clock
+    ):
+        assert executor_backend.startswith("the project's own ")
+        assert futures_backend.name in ("thread", "deterministic")
+        started = futures_clock.now()
+        assert futures_executor.submit(time.sleep, 60).result(timeout=120) is None
+        assert futures_clock.now() - started >= 60
+"""
+
+
+@pytest.mark.parametrize("backend", ["thread", "deterministic"])
+def test_a_project_with_its_own_executor_backend_fixture_keeps_the_scheduler_working(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    pytester.makeconftest(PROJECT_BACKEND_AXIS)
+    pytester.makepyfile(USES_ITS_OWN_AXIS_AND_OURS)
+    result = run(pytester, "-v", f"--executor={backend}")
     result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [f"*[[]{backend}-celery[]] PASSED*", f"*[[]{backend}-rq[]] PASSED*"]
+    )
