@@ -48,6 +48,8 @@ from ._bounded import (
     shut_down_within_bound,
 )
 
+from ._steps import StepRecorder
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from concurrent.futures import Executor, Future
@@ -295,6 +297,7 @@ class _HangWatch:
         started = _real_monotonic()
         expired = controls.expired_waits()
         machine = self.factory()
+        steps = StepRecorder(machine)  # for the report: a hung example is never replayed
         teardown: Callable[[], None] = machine.teardown  # Hypothesis leaves it untyped
 
         def watched_teardown() -> None:
@@ -317,8 +320,8 @@ class _HangWatch:
             self.hung = (
                 f"{type(failure).__name__}: {failure}\nThe example hung: it failed after "
                 f"{elapsed:.1f}s (bound {BOUND:g}s per blocking call, --futures-spec-bound); "
-                f"not shrunk, nor re-run. What every thread waited on when it failed:\n"
-                f"{describe_threads()}"
+                f"not shrunk, nor re-run. Its steps:\n{steps.program()}\n"
+                f"What every thread waited on when it failed:\n{describe_threads()}"
             )
             try:
                 teardown()

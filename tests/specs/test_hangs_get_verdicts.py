@@ -83,7 +83,11 @@ def test_a_hung_example_is_not_shrunk_and_shows_what_waited(
     result.stdout.fnmatch_lines(
         [
             "*SpecHangError*",
-            "*The example hung: it failed after*not shrunk, nor re-run*",
+            "*The example hung: it failed after*not shrunk, nor re-run. Its steps:",
+            "*state = BareFutures()",
+            "*state.*(*)",
+            "*state.teardown()",
+            "*What every thread waited on when it failed:",
             "*Threads (*",
         ]
     )
