@@ -48,6 +48,7 @@ from ._bounded import (
     shut_down_within_bound,
 )
 
+from ._random_state import other_threads_may_use_random
 from ._steps import StepRecorder
 
 if TYPE_CHECKING:
@@ -343,14 +344,16 @@ def _run(
 ) -> None:
     """Run the machines *factory* makes; with *watch_hangs* (real threads, not the
     deterministic scheduler, whose waits are on virtual time and whose failing schedules
-    must shrink) a hung example stops the run (:class:`_HangWatch`)."""
+    must shrink) a hung example stops the run (:class:`_HangWatch`), and the executor's threads
+    may use ``random`` during a draw (:mod:`._random_state`)."""
     watch = _HangWatch(factory)
     test = get_state_machine_test(watch.example if watch_hangs else factory, settings=chosen)  # type: ignore[arg-type,no-untyped-call,unused-ignore]
     hypothesis.seed(seed)(test)
     if reproduce is not None:
         test = hypothesis.reproduce_failure(*reproduce)(test)
     try:
-        test()
+        with other_threads_may_use_random() if watch_hangs else contextlib.nullcontext():
+            test()
     except SpecHang as hang:
         raise SpecHangError(str(hang)) from watch.failure
 
