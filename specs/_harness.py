@@ -47,7 +47,6 @@ from ._bounded import (
     result_within,
     shut_down_within_bound,
 )
-
 from ._random_state import other_threads_may_use_random
 from ._steps import StepRecorder
 
