@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import _state
 from ._locations import caller_location
+from ._parking import park
 from ._patching import Patches
-from ._report import deadlock_error, uncontrolled_error
+from ._report import deadlock_error
 from ._state import (
     ABORT_JOIN,
     BLOCKED,
@@ -38,13 +39,11 @@ from ._state import (
     LivelockError,
     ManagedThread,
     ScheduleAborted,
-    real_monotonic,
     scheduler_of_caller,
     wait_uncontrolled,
 )
 from ._threads import adopt, start_on_spare
 from ._threads import start as start_on_worker
-from ._uncontrolled import StillWatch
 from ._virtual_time import GLOBAL_TIME
 from .clock import Clock, VirtualClock
 from .policies import FIFO, OwnerFirst, Policy, RandomPolicy
@@ -518,33 +517,7 @@ class Scheduler:
             self._park(me)
 
     def _park(self, me: ManagedThread) -> None:
-        try:
-            if me.owner and self.uncontrolled_timeout is not None:
-                steps, since = self.steps, real_monotonic()
-                watch = StillWatch(self._stuck)
-                while not me.wake.acquire(timeout=0.25):
-                    if self._aborting:
-                        break
-                    if self.steps != steps:
-                        steps, since = self.steps, real_monotonic()
-                    elif blocked := watch.check(self._current):
-                        self._fail(me, blocked)
-                    elif real_monotonic() - since > self.uncontrolled_timeout:
-                        self._fail(
-                            me,
-                            uncontrolled_error(
-                                self._current, self._threads, self.uncontrolled_timeout
-                            ),
-                        )
-            else:
-                me.wake.acquire()
-        except BaseException as error:  # a signal (the hang guard, Ctrl-C) while parked
-            if not self._aborting:
-                self._failure, self._failure_raised = error, True
-                self._abort_others(me)
-            raise
-        if self._aborting:
-            self._raise_abort(me)
+        park(self, me)
 
     def _abort_others(self, me: ManagedThread) -> None:
         self._aborting = True
