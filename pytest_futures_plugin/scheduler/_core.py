@@ -25,6 +25,8 @@ import time as _time_module
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _state
+from ._greenlets import GreenRun
+from ._greenlets import require as require_greenlet
 from ._locations import caller_location
 from ._parking import park
 from ._patching import Patches
@@ -61,7 +63,7 @@ __all__ = [
 
 _get_ident = _thread.get_ident
 
-THREAD_MODES = ("prespawned", "fresh", "reused")
+THREAD_MODES = ("prespawned", "fresh", "reused", "greenlet")
 """What ``Scheduler(thread_mode=...)`` accepts."""
 POLL_QUANTUM = 1e-6
 """Virtual seconds that pass when a thread polls in a loop (see Scheduler._wait)."""
@@ -79,8 +81,9 @@ class Scheduler:
     never), *modules* (controlled for every run, see :meth:`control`), *thread_mode* (the OS
     threads managed threads run on, see :mod:`._threads`: ``"fresh"`` (default), a new OS
     thread each, started by ``threading.Thread.start``; ``"prespawned"``, a new OS thread each,
-    started ahead of need (spares live on for 2 s); ``"reused"``, OS threads kept from earlier schedules, the
-    fastest, but a ``threading.local`` made before the schedule keeps its values there),
+    started ahead of need (spares live on for 2 s); ``"reused"``, OS threads kept from earlier schedules,
+    but a ``threading.local`` made before the schedule keeps its values there; ``"greenlet"``,
+    greenlets on the owner's OS thread, the fastest, with the limits of :mod:`._greenlets`),
     *everywhere* (the user's other modules see ``threading``, ``sleep``... switched:
     ``_patching``).
     """
@@ -100,6 +103,8 @@ class Scheduler:
     ) -> None:
         if thread_mode not in THREAD_MODES:
             raise ValueError(f"thread_mode must be one of {THREAD_MODES}, not {thread_mode!r}")
+        if thread_mode == "greenlet":
+            require_greenlet()
         self.policy = policy if policy is not None else RandomPolicy(seed)
         self.clock = VirtualClock(autojump=autojump)
         self._clock: Clock = self.clock  # what the core uses of it
@@ -140,6 +145,7 @@ class Scheduler:
         self._switching = False
         self._next_tid = 1  # T0 is the owner
         self._stuck: set[int | None] = set()  # blocked for good outside the run: not joined
+        self._green: GreenRun | None = None  # thread_mode "greenlet": the run's greenlets
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -317,12 +323,17 @@ class Scheduler:
         self._owner = self._current = owner
         _state.ACTIVE = self
         try:
+            if self.thread_mode == "greenlet":
+                self._green = GreenRun(self, owner)
+                self._green.patch(self._patches)
             for name, function in GLOBAL_TIME.items():
                 self._patches.patch(_time_module, name, function)
             self._patches.patch_run(self._modules, everywhere=self.everywhere)
             logging.getLogger("concurrent.futures").addFilter(self._log_filter)
         except BaseException:
             self._patches.unpatch()
+            if self._green is not None:
+                self._green.close()
             _state.ACTIVE = None
             raise
         return self
@@ -343,6 +354,8 @@ class Scheduler:
             self._real_threads = [t for t in self._real_threads if t.is_alive()]
             self._keep_alive.clear()  # ids are stable during the run only
             self._patches.unpatch()
+            if self._green is not None:
+                self._green.close()
             logging.getLogger("concurrent.futures").removeFilter(self._log_filter)
             _state.ACTIVE = None
         if exc is None and self._failure is not None and not self._failure_raised:
@@ -366,6 +379,8 @@ class Scheduler:
     def _abort_all(self) -> None:
         self._aborting = True
         owner = self._owner
+        if self._green is not None:
+            self._green.abort_all()
         for thread in self._threads:
             if thread is not owner and thread.state != FINISHED:
                 _release(thread.wake)
@@ -512,6 +527,9 @@ class Scheduler:
         # (allocating a bound method can collect) does not schedule.
         self._current = chosen
         self._switching = False
+        if self._green is not None:
+            self._green.hand_over(me, chosen)
+            return
         chosen.wake.release()
         if me.state != FINISHED:
             self._park(me)
@@ -521,6 +539,8 @@ class Scheduler:
 
     def _abort_others(self, me: ManagedThread) -> None:
         self._aborting = True
+        if self._green is not None:
+            return  # the owner lets them unwind (_abort_all) once it runs again
         for thread in self._threads:
             if thread is not me and thread.state != FINISHED:
                 _release(thread.wake)
@@ -548,7 +568,9 @@ class Scheduler:
     def _start(self, thread: threading.Thread, start_os_thread: Callable[[], None]) -> None:
         """Start adopted *thread* as ``thread_mode`` says: on a spare, on a worker kept from
         an earlier schedule, or with *start_os_thread* (``threading.Thread.start``)."""
-        if self.thread_mode == "prespawned":
+        if self._green is not None:
+            self._green.start(thread)
+        elif self.thread_mode == "prespawned":
             start_on_spare(thread)
         elif self.thread_mode == "reused":
             start_on_worker(thread, self._schedule_token)

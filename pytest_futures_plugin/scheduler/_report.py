@@ -27,9 +27,19 @@ __all__ = [
 def frames_of(threads: list[ManagedThread]) -> tuple[dict[int, Any], dict[int, str]]:
     """The current frames of *threads* (those alive), and their names, by thread ident."""
     frames = sys._current_frames()
-    managed = {t.ident: t.name for t in threads if t.ident is not None}
-    managed = {ident: name for ident, name in managed.items() if ident in frames}
-    return {ident: frames[ident] for ident in managed}, managed
+    found: dict[int, Any] = {}
+    names: dict[int, str] = {}
+    for thread in threads:
+        if thread.ident is None:
+            continue
+        glet = thread.greenlet
+        if glet is None:
+            frame = frames.get(thread.ident)
+        else:  # thread_mode "greenlet": a parked greenlet's frame, or the running one's
+            frame = glet.gr_frame if glet.gr_frame is not None or not glet else sys._getframe(1)
+        if frame is not None:
+            found[thread.ident], names[thread.ident] = frame, thread.name
+    return found, names
 
 
 def deadlock_error(

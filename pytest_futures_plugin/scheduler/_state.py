@@ -97,6 +97,7 @@ class ManagedThread:
 
     __slots__ = (
         "deadline",
+        "greenlet",
         "ident",
         "last_ran",
         "name",
@@ -128,6 +129,7 @@ class ManagedThread:
         self.deadline: float | None = None
         self.polled_at: tuple[float, int] | None = None  # (virtual time, id of what)
         self.polls = 0
+        self.greenlet: Any = None  # the greenlet it runs as, in thread_mode "greenlet"
         self.wake = _thread.allocate_lock()
         self.wake.acquire()  # locked: the thread parks on it until it is picked
 

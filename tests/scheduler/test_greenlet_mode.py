@@ -1,0 +1,240 @@
+"""``Scheduler(thread_mode="greenlet")``: managed threads as greenlets on the owner's OS
+thread. The schedules, traces and deadlock reports must be those of OS threads; what the
+program sees of its threads (ident, ``current_thread()``, locals made during the run,
+context, join, excepthook) must be as for OS threads; a wait the scheduler does not control
+must end the run with an error naming the object."""
+
+from __future__ import annotations
+
+import _thread
+import contextvars
+import re
+import threading
+from typing import Any, Callable
+
+import pytest
+
+import executor_impl
+from executor_impl import _sync
+from pytest_futures_plugin import scheduler as sch
+from pytest_futures_plugin.scheduler import (
+    DeadlockError,
+    RandomPolicy,
+    Scheduler,
+    Scripted,
+    UncontrolledBlockingError,
+    _greenlets,
+)
+
+pytest.importorskip("greenlet")  # in the test extra; absent only where it cannot install
+
+
+def fan_out() -> list[int]:
+    with executor_impl.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(pow, 2, n) for n in range(3)]
+        return [future.result() for future in futures]
+
+
+def run_threads(*targets: Callable[[], Any], seed: int = 0, **options: Any) -> Scheduler:
+    """Start a managed thread per target, then join each, in greenlet mode."""
+
+    def program() -> None:
+        threads = [sch.Thread(target=target, name=f"t{n}") for n, target in enumerate(targets)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    scheduler = Scheduler(RandomPolicy(seed), thread_mode="greenlet", **options)
+    scheduler.run(program)
+    return scheduler
+
+
+def test_greenlets_give_the_schedules_and_traces_of_os_threads() -> None:
+    for seed in range(200):
+        fresh = Scheduler(RandomPolicy(seed), modules=(_sync,), thread_mode="fresh")
+        green = Scheduler(RandomPolicy(seed), modules=(_sync,), thread_mode="greenlet")
+        assert fresh.run(fan_out) == green.run(fan_out) == [1, 2, 4]
+        assert green.trace == fresh.trace, f"seed {seed}"
+        assert green.schedule == fresh.schedule, f"seed {seed}"
+        assert (green.steps, green.switches) == (fresh.steps, fresh.switches), f"seed {seed}"
+    replayed = Scheduler(Scripted(fresh.schedule), modules=(_sync,), thread_mode="greenlet")
+    replayed.run(fan_out)
+    assert replayed.trace == fresh.trace
+
+
+def each_waits_for_the_other() -> None:
+    """Two tasks on two workers, each waiting for the other's future: a deadlock."""
+    with executor_impl.ThreadPoolExecutor(max_workers=2) as pool:
+        futures: list[Any] = []
+        submitted = threading.Event()
+
+        def task(other: int) -> None:
+            submitted.wait()
+            futures[other].result()
+
+        futures += [pool.submit(task, 1), pool.submit(task, 0)]
+        submitted.set()
+        futures[0].result()
+
+
+def test_a_deadlock_is_reported_with_the_text_of_os_threads() -> None:
+    reports = []
+    for mode in ("fresh", "greenlet"):
+        scheduler = Scheduler(RandomPolicy(3), modules=(_sync, __name__), thread_mode=mode)
+        with pytest.raises(DeadlockError) as caught:
+            scheduler.run(each_waits_for_the_other)
+        report = [str(caught.value), *caught.value.graph, *caught.value.cycle]
+        reports.append([re.sub(r"ThreadPoolExecutor-\d+|0x[0-9a-f]+", "?", r) for r in report])
+    assert reports[1] == reports[0]
+    assert " at ?\n" not in reports[0][0], reports[0][0]
+    assert "Cycle: " in reports[0][0], reports[0][0]
+
+
+def test_a_managed_greenlet_is_its_own_thread_for_threading() -> None:
+    seen: dict[str, Any] = {}
+    before = set(threading.enumerate())
+    owner_ident = threading.get_ident()
+
+    def look() -> None:
+        me = threading.current_thread()
+        seen.update(
+            me=me,
+            ident=threading.get_ident(),
+            raw_ident=_thread.get_ident(),
+            native_id=threading.get_native_id(),
+            alive=me.is_alive(),
+            listed=me in threading.enumerate(),
+            name=me.name,
+        )
+
+    def program() -> None:
+        thread = sch.Thread(target=look, name="looker")
+        thread.start()
+        seen["started_ident"] = thread.ident
+        thread.join()
+        seen["thread"], seen["alive_after"] = thread, thread.is_alive()
+        seen["owner_ident"] = threading.get_ident()
+
+    Scheduler(RandomPolicy(0), thread_mode="greenlet").run(program)
+    assert seen["me"] is seen["thread"]
+    assert seen["ident"] == seen["raw_ident"] == seen["started_ident"] == seen["thread"].ident
+    assert seen["ident"] != owner_ident
+    assert seen["owner_ident"] == owner_ident == threading.get_ident()
+    assert seen["native_id"] == seen["thread"].native_id
+    assert seen["alive"]
+    assert seen["listed"]
+    assert seen["name"] == "looker"
+    assert seen["alive_after"] is False
+    assert set(threading.enumerate()) == before
+
+
+def test_a_thread_local_made_during_the_run_is_per_managed_thread() -> None:
+    made: list[Any] = []
+    seen: list[object] = []
+
+    def record() -> None:
+        seen.append(getattr(made[0], "mark", None))
+        made[0].mark = threading.current_thread().name
+
+    def program() -> None:
+        made.append(threading.local())
+        made[0].mark = "owner"
+        threads = [sch.Thread(target=record, name=f"t{n}") for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seen.append(made[0].mark)
+
+    Scheduler(RandomPolicy(1), thread_mode="greenlet").run(program)
+    assert seen == [None, None, None, "owner"]
+
+
+def test_each_greenlet_starts_in_an_empty_context() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[str] = []
+
+    def set_and_look() -> None:
+        seen.append(var.get())
+        var.set(threading.current_thread().name)
+
+    var.set("set by the owner")
+    run_threads(set_and_look, set_and_look, seed=2)
+    assert seen == ["unset", "unset"]
+    assert var.get() == "set by the owner"
+
+
+def test_what_run_raises_goes_to_threading_excepthook(monkeypatch: pytest.MonkeyPatch) -> None:
+    caught: list[tuple[type[BaseException] | None, str | None]] = []
+
+    def hook(args: Any) -> None:
+        caught.append((args.exc_type, args.thread.name if args.thread else None))
+
+    monkeypatch.setattr(threading, "excepthook", hook)
+
+    def fail() -> None:
+        raise ValueError("in a managed thread")
+
+    seen: list[str] = []
+    run_threads(fail, lambda: seen.append(threading.current_thread().name))
+    assert caught == [(ValueError, "t0")]
+    assert seen == ["t1"]
+
+
+def test_the_ident_functions_are_put_back_after_the_run() -> None:
+    originals = (_thread.get_ident, threading.get_ident, threading.local)
+    run_threads(lambda: None)
+    assert (_thread.get_ident, threading.get_ident, threading.local) == originals
+
+
+def test_without_greenlet_the_mode_is_refused_naming_the_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_greenlets, "_greenlet", None)
+    with pytest.raises(RuntimeError, match=r"needs the 'greenlet' package.*pytest-futures\["):
+        Scheduler(thread_mode="greenlet")
+
+
+def test_a_wait_on_an_event_made_before_the_run_fails_naming_it() -> None:
+    old_event = threading.Event()  # made before the run: not controlled
+
+    def wait_for_it() -> None:
+        old_event.wait(30)  # bounded, in case the report never comes
+
+    def program() -> None:
+        thread = threading.Thread(target=wait_for_it, name="waiter")
+        thread.start()
+        thread.join()
+
+    scheduler = Scheduler(RandomPolicy(0), modules=[__name__], thread_mode="greenlet")
+    with pytest.raises(UncontrolledBlockingError, match=r"'waiter'.*`old_event` \(a threading.Ev"):
+        scheduler.run(program)
+    assert not old_event.is_set()
+
+
+def test_a_real_lock_taken_across_threads_is_reported_by_the_watchdog(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    real_lock = _thread.allocate_lock()  # made before the run: not controlled
+    real_lock.acquire()
+
+    def blocked() -> None:
+        # Waits in C, on the one OS thread: bounded, so that the run can end at all.
+        if real_lock.acquire(timeout=2):
+            real_lock.release()
+
+    def program() -> None:
+        thread = threading.Thread(target=blocked, name="stuck")
+        thread.start()
+        thread.join()
+
+    scheduler = Scheduler(
+        RandomPolicy(0), modules=[__name__], uncontrolled_timeout=0.5, thread_mode="greenlet"
+    )
+    try:
+        with pytest.raises(UncontrolledBlockingError, match=r"thread 'stuck' ran for 0\.5s"):
+            scheduler.run(program)
+    finally:
+        real_lock.release()
+    assert "its one OS thread waits in C" in capfd.readouterr().err
