@@ -41,7 +41,6 @@ from ._state import (
     LivelockError,
     ManagedThread,
     ScheduleAborted,
-    scheduler_of_caller,
     wait_uncontrolled,
 )
 from ._threads import adopt, start_on_spare
@@ -444,8 +443,9 @@ class Scheduler:
         deadlines, exactly, while a pool's single ``acquire(timeout=0)`` per submit costs
         no time.
         """
-        sched, me = scheduler_of_caller()
-        if sched is not self or me is None or me.state == FINISHED:
+        # scheduler_of_caller(), inlined: this runs at most scheduling points
+        me = self._threads_by_ident.get(_get_ident()) if _state.ACTIVE is self else None
+        if me is None or me.state == FINISHED:
             return wait_uncontrolled(ready, timeout, op)
         if self._aborting:
             if ready():
@@ -485,7 +485,12 @@ class Scheduler:
         while True:
             now = self._clock.now()
             threads = self._threads
-            enabled = [t for t in threads if t.can_run(now)]
+            # ManagedThread.can_run, inlined for the runnable ones (most of them)
+            enabled = [
+                t
+                for t in threads
+                if t.state == RUNNABLE or (t.state == BLOCKED and t.can_run(now))
+            ]
             if enabled:
                 break
             deadlines = [t.deadline for t in threads if t.state == BLOCKED and t.deadline]

@@ -67,9 +67,17 @@ class RandomPolicy(Policy):
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self._random = random.Random(seed)
+        self._getrandbits = self._random.getrandbits
 
     def choose(self, candidates: Sequence[ManagedThread], decision: int) -> int:
-        return self._random.randrange(len(candidates))
+        # random.Random.randrange(n), inlined (it is called at every decision): the draws
+        # of its _randbelow_with_getrandbits, so that a seed gives the schedules it gave.
+        n = len(candidates)
+        bits = n.bit_length()
+        index = self._getrandbits(bits)
+        while index >= n:
+            index = self._getrandbits(bits)
+        return index
 
     def describe(self) -> str:
         return f"RandomPolicy(seed={self.seed})"
