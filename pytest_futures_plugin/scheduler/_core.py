@@ -487,9 +487,7 @@ class Scheduler:
             threads = self._threads
             # ManagedThread.can_run, inlined for the runnable ones (most of them)
             enabled = [
-                t
-                for t in threads
-                if t.state == RUNNABLE or (t.state == BLOCKED and t.can_run(now))
+                t for t in threads if t.state == RUNNABLE or (t.state == BLOCKED and t.can_run(now))
             ]
             if enabled:
                 break

@@ -230,10 +230,12 @@ def _watch(run: GreenRun) -> None:
 
 
 class _Running:
-    """The running managed thread as the uncontrolled-wait check sees it: its OS ident."""
+    """The running managed thread as the watchdog's reports see it, from another OS thread:
+    its stack is that of the OS thread it runs on."""
 
     def __init__(self, thread: ManagedThread, os_ident: int) -> None:
         self.ident = os_ident
+        self.greenlet = None
         self.name, self.tid_name = thread.name, thread.tid_name
 
 
@@ -266,9 +268,10 @@ def _watchdog() -> None:
         timeout = sched.uncontrolled_timeout
         if current is None or current.owner or timeout is None:
             continue
-        error: Exception | None = watch.check(_Running(current, current_run.os_ident))  # type: ignore[arg-type]
+        running: Any = _Running(current, current_run.os_ident)
+        error: Exception | None = watch.check(running)
         if error is None and now - since > timeout:
-            error = uncontrolled_error(current, sched._threads, timeout)
+            error = uncontrolled_error(running, [running], timeout)
             _raise_in(current_run.os_ident)  # a busy loop: it unwinds at its next line
             stuck.add(current_run.os_ident)  # or it waits in C: say so at once
         if error is not None:

@@ -35,8 +35,12 @@ def frames_of(threads: list[ManagedThread]) -> tuple[dict[int, Any], dict[int, s
         glet = thread.greenlet
         if glet is None:
             frame = frames.get(thread.ident)
-        else:  # thread_mode "greenlet": a parked greenlet's frame, or the running one's
-            frame = glet.gr_frame if glet.gr_frame is not None or not glet else sys._getframe(1)
+        elif glet.gr_frame is not None:  # thread_mode "greenlet": a parked greenlet
+            frame = glet.gr_frame
+        elif glet is sys.modules["greenlet"].getcurrent():  # the running one: the caller
+            frame = sys._getframe(1)
+        else:  # ended, or not started
+            frame = None
         if frame is not None:
             found[thread.ident], names[thread.ident] = frame, thread.name
     return found, names

@@ -233,8 +233,9 @@ def test_a_real_lock_taken_across_threads_is_reported_by_the_watchdog(
         RandomPolicy(0), modules=[__name__], uncontrolled_timeout=0.5, thread_mode="greenlet"
     )
     try:
-        with pytest.raises(UncontrolledBlockingError, match=r"thread 'stuck' ran for 0\.5s"):
+        with pytest.raises(UncontrolledBlockingError, match=r"thread 'stuck' ran for 0\.5s") as e:
             scheduler.run(program)
     finally:
         real_lock.release()
+    assert "in blocked\n    if real_lock.acquire(timeout=2)" in str(e.value), "no stack"
     assert "its one OS thread waits in C" in capfd.readouterr().err
