@@ -108,8 +108,14 @@ class GreenRun:
             patches.patch(module, "get_ident", get_ident)
             if _real_get_native_id is not None:
                 patches.patch(module, "get_native_id", get_native_id)
+        # The scheduler's own lookups key its records by greenlet (the owner's too): the C
+        # function itself, no Python frame, on every scheduling point.
         for module in _ident_users():
-            patches.patch(module, "_get_ident", get_ident)
+            patches.patch(module, "_get_ident", getcurrent)
+        owner = self.sched._owner
+        assert owner is not None
+        owner.ident = self.owner
+        self.sched._threads_by_ident[self.owner] = owner
         patches.patch(threading, "local", _threading_local.local)
         _watch(self)
 
