@@ -239,3 +239,42 @@ def test_a_real_lock_taken_across_threads_is_reported_by_the_watchdog(
         real_lock.release()
     assert "in blocked\n    if real_lock.acquire(timeout=2)" in str(e.value), "no stack"
     assert "its one OS thread waits in C" in capfd.readouterr().err
+
+
+def driven_by_hand(mode: str) -> tuple[list[tuple[str, str]], list[int], list[str]]:
+    """The owner steps the others, lets them run until quiescent, then restarts the run
+    after a deadlock: the trace of each part."""
+    log: list[int] = []
+    traces: list[tuple[str, str]] = []
+    with Scheduler(RandomPolicy(5), modules=[__name__, _sync], thread_mode=mode) as sched:
+        lock, gate = threading.Lock(), threading.Event()
+
+        def count() -> None:
+            for n in range(3):
+                with lock:
+                    log.append(n)
+            gate.wait()
+
+        threads = [threading.Thread(target=count, name=f"counter-{n}") for n in range(2)]
+        for thread in threads:
+            thread.start()
+        assert sched.step()
+        sched.run_until_quiescent()
+        gate.set()
+        for thread in threads:
+            thread.join()
+        traces += sched.trace
+        with pytest.raises(DeadlockError):
+            each_waits_for_the_other()
+        sched.restart(RandomPolicy(6))
+        assert fan_out() == [1, 2, 4]
+        traces += sched.trace
+    return traces, log, sched.leftovers
+
+
+def test_step_quiescence_and_restart_after_a_deadlock_as_with_os_threads() -> None:
+    fresh, green = driven_by_hand("fresh"), driven_by_hand("greenlet")
+    assert green[0] == fresh[0]
+    assert green[1] == fresh[1]
+    assert sorted(green[1]) == [0, 0, 1, 1, 2, 2]
+    assert green[2] == fresh[2] == []
