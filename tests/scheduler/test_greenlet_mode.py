@@ -278,3 +278,22 @@ def test_step_quiescence_and_restart_after_a_deadlock_as_with_os_threads() -> No
     assert green[1] == fresh[1]
     assert sorted(green[1]) == [0, 0, 1, 1, 2, 2]
     assert green[2] == fresh[2] == []
+
+
+def test_a_signal_raised_in_a_managed_greenlet_ends_the_run_in_the_owner() -> None:
+    seen: list[str] = []
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt  # as a Ctrl-C lands in whichever greenlet runs
+
+    def program() -> None:
+        thread = sch.Thread(target=interrupted, name="hit")
+        thread.start()
+        thread.join()
+        seen.append("the owner went on")
+
+    with pytest.raises(KeyboardInterrupt):
+        Scheduler(RandomPolicy(0), thread_mode="greenlet").run(program)
+    assert seen == []
+    run_threads(lambda: seen.append("a later run"))
+    assert seen == ["a later run"]
