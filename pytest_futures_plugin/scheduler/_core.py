@@ -25,7 +25,7 @@ import time as _time_module
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _state
-from ._greenlets import GreenRun
+from ._greenlets import GreenRun, refuse_fine_grained
 from ._greenlets import require as require_greenlet
 from ._locations import caller_location
 from ._parking import park
@@ -216,6 +216,8 @@ class Scheduler:
         (:func:`~.search.explore`, with its options: ``preemption_bound``, ``max_schedules``,
         ``max_seconds``, ``fine``); returns its ``Exploration``."""
         self._owner_only("explore()")
+        if self._green is not None:
+            refuse_fine_grained(options.get("fine"))
         from .search import explore
 
         return explore(fn, scheduler=self, **options)

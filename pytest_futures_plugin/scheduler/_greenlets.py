@@ -55,7 +55,15 @@ try:  # by name: greenlet ships no type information, and is optional
 except ImportError:  # the optional extra is not installed
     _greenlet = None
 
-__all__ = ["IDLE_SECONDS", "WATCH_EVERY", "GreenRun", "available", "require"]
+__all__ = [
+    "FINE_TOOL",
+    "IDLE_SECONDS",
+    "WATCH_EVERY",
+    "GreenRun",
+    "available",
+    "refuse_fine_grained",
+    "require",
+]
 
 _real_get_ident = _thread.get_ident
 _real_get_native_id: Any = getattr(_thread, "get_native_id", None)
@@ -68,6 +76,25 @@ WATCH_EVERY = 0.25
 def available() -> bool:
     """Whether the greenlet package can be imported."""
     return _greenlet is not None
+
+
+FINE_TOOL = "pytest-futures fine-grained points"
+"""The name ``_tracing.FineGrained`` gives its ``sys.monitoring`` tool (3.12+)."""
+
+
+def refuse_fine_grained(fine: object = None) -> None:
+    """Raise ValueError when fine-grained points (``fine=...``, ``_tracing.FineGrained``) are
+    on or asked for: they are made from inside the interpreter's trace hooks, and a greenlet
+    switch there leaves the next greenlet untraced (no points in it at all)."""
+    monitoring: Any = getattr(sys, "monitoring", None)
+    tools = [monitoring.get_tool(t) for t in range(6)] if monitoring is not None else []
+    hook = getattr(getattr(threading, "_trace_hook", None), "__self__", None)
+    if fine or FINE_TOOL in tools or type(hook).__name__ == "FineGrained":
+        raise ValueError(
+            "thread_mode='greenlet' cannot make fine-grained scheduling points (fine=...): "
+            "they come from the interpreter's trace hooks, which do not follow a greenlet "
+            "switch; use thread_mode='fresh' (the default) for them"
+        )
 
 
 def require() -> None:
@@ -95,6 +122,7 @@ class GreenRun:
 
     def patch(self, patches: Patches) -> None:
         """Give each greenlet its own ident, and locals made during the run per thread."""
+        refuse_fine_grained()
         lookup, getcurrent = self.idents.get, _greenlet.getcurrent
 
         # A greenlet of another OS thread is in no run's table: its OS thread's ident.

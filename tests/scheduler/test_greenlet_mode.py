@@ -297,3 +297,13 @@ def test_a_signal_raised_in_a_managed_greenlet_ends_the_run_in_the_owner() -> No
     assert seen == []
     run_threads(lambda: seen.append("a later run"))
     assert seen == ["a later run"]
+
+
+def test_fine_grained_points_are_refused_by_name() -> None:
+    from pytest_futures_plugin.scheduler._tracing import FineGrained
+
+    with FineGrained([__file__]), pytest.raises(ValueError, match="cannot make fine-grained"):
+        Scheduler(RandomPolicy(0), thread_mode="greenlet").run(lambda: None)
+    sched = Scheduler(RandomPolicy(0), thread_mode="greenlet")
+    with sched, pytest.raises(ValueError, match="cannot make fine-grained"):
+        sched.explore(lambda: None, fine=[__name__])
