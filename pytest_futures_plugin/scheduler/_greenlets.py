@@ -37,6 +37,7 @@ import _threading_local
 import contextvars
 import ctypes
 import importlib
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -333,3 +334,13 @@ def _fail_from_watchdog(sched: Scheduler, error: Exception, *, tell: bool) -> No
             file=sys.__stderr__,
             flush=True,
         )
+
+
+def _forget_watchdog() -> None:
+    global _watched, _watchdog_running, _watchdog_lock
+    _watched, _watchdog_running = None, False  # a forked child has no watchdog thread
+    _watchdog_lock = _thread.allocate_lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_watchdog)
