@@ -61,20 +61,24 @@ PROGRAMS: dict[str, tuple[Callable[[bool], races.Program], bool]] = {
 MODULES = (races, _sync, concurrent.futures.thread, concurrent.futures._base)
 
 
-def fails(program: races.Program, policy: Policy) -> bool:
+def failure(program: races.Program, policy: Policy) -> str | None:
+    """Run *program* once under *policy*: the failure's message (its exception, or the
+    threads it left blocked), or None when it passed."""
     scheduler = Scheduler(policy, modules=MODULES)
     try:
         scheduler.run(program)
-    except Exception:
-        return True
-    return bool(scheduler.leftovers)
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    if scheduler.leftovers:
+        return "threads left blocked at the end: " + "; ".join(scheduler.leftovers)
+    return None
 
 
 def first_failure(
     program: races.Program, make: Callable[[int], Policy], offset: int, limit: int
 ) -> int:
     for n in range(1, limit + 1):
-        if fails(program, make(offset + n)):
+        if failure(program, make(offset + n)) is not None:
             return n
     return limit + 1  # not found
 
@@ -123,7 +127,9 @@ def targets(figures: dict[str, Any], policies: list[str], bound: int, limit: int
         ok = n is not None and n <= TARGETS["lost"]
         lines.append(f"{verdict(ok)} {name}: found by the search in {n} <= {TARGETS['lost']}")
     n = figures["plus-equals"]["systematic"]
-    named = [line for line in figures["plus-equals"]["report"] if "read" in line and "wrote" in line]
+    named = [
+        line for line in figures["plus-equals"]["report"] if "read" in line and "wrote" in line
+    ]
     ok = n is not None and n <= TARGETS["plus-equals"] and bool(named)
     lines.append(
         f"{verdict(ok)} plus-equals: found by the search in {n} <= {TARGETS['plus-equals']}, "
