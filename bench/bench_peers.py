@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import concurrent.futures._base
+import concurrent.futures.thread
 import contextlib
 import importlib
 import importlib.metadata
@@ -101,7 +103,8 @@ def cell(tool: str, policy: str, program: str, seed: int, limit: int) -> dict[st
 
 def ours(policy: str, program: str, seed: int, limit: int) -> dict[str, Any]:
     if program in RATE:
-        modules = MODULES if program == "rate-impl" else MODULES[2:]
+        stdlib = (concurrent.futures.thread, concurrent.futures._base)
+        modules = MODULES if program == "rate-impl" else stdlib
         for n in range(limit):
             Scheduler(RandomPolicy(seed + n), modules=modules).run(RATE[program]())
         return {"found": False, "schedules": limit, "report": []}
@@ -109,9 +112,12 @@ def ours(policy: str, program: str, seed: int, limit: int) -> dict[str, Any]:
     with fine(program == "plus-equals"):
         if policy == "systematic":
             search = explore(
-                make(True), preemption_bound=BOUND, max_schedules=limit, modules=MODULES,
+                make(True),
+                preemption_bound=BOUND,
+                max_schedules=limit,
+                modules=MODULES,
                 raise_on_failure=False,
-            )  # fmt: skip
+            )
             found = search.failure is not None
             said = what_it_says(search.report()) if found else [search.report()]
             return {"found": found, "schedules": search.schedules, "report": said}
