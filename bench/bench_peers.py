@@ -5,7 +5,9 @@ The programs are the race programs of ``tests/scheduler/races.py`` (the ones
 ``bench_search.py`` runs), in their racy versions:
 
 - ``waiting``, ``waiting-itself``: the seed tutorial's two deadlocks (two pool tasks waiting on
-  each other's futures; a task of a pool of one waiting on a task it submitted there);
+  each other's futures; a task of a pool of one waiting on a task it submitted there), on
+  executor_impl's pool; ``waiting-stdlib``, ``itself-stdlib``: the same on the stdlib's (the
+  tutorial's own);
 - ``lost-threads``, ``lost-pool``, ``lost-stdlib``: a done callback lost by a check-then-append
   outside the lock, between two plain threads, or the caller and a worker of executor_impl's
   pool or of the stdlib's;
@@ -62,16 +64,19 @@ from pytest_futures_plugin.scheduler import PCT, Policy, RandomPolicy, Scheduler
 from pytest_futures_plugin.scheduler.search import explore  # noqa: E402
 from tests.scheduler import races  # noqa: E402
 
+STDLIB_POOL = concurrent.futures.ThreadPoolExecutor
 RACY: dict[str, Callable[[bool], races.Program]] = {
     "waiting": races.waiting_on_each_other,
     "waiting-itself": races.waiting_on_itself,
+    "waiting-stdlib": lambda racy: races.waiting_on_each_other(racy, STDLIB_POOL),
+    "itself-stdlib": lambda racy: races.waiting_on_itself(racy, STDLIB_POOL),
     "lost-threads": races.lost_on_threads,
     "lost-pool": races.lost_on_the_pool,
     "lost-stdlib": races.lost_on_the_stdlib_pool,
     "plus-equals": races.two_increments,
 }
 RATE: dict[str, Callable[[], races.Program]] = {
-    "rate": lambda: races.three_tasks(concurrent.futures.ThreadPoolExecutor),
+    "rate": lambda: races.three_tasks(STDLIB_POOL),
     "rate-impl": lambda: races.three_tasks(executor_impl.ThreadPoolExecutor),
 }
 PROGRAMS = [*RACY, *RATE]

@@ -7,6 +7,7 @@ each in a racy and a correct version:
   deadlock);
 - ``waiting-itself``: a task of a pool of one waiting on a task it submitted there (the seed
   tutorial's second deadlock);
+- ``waiting-stdlib``, ``itself-stdlib``: the same two on the stdlib's pool (the tutorial's);
 - ``lost-threads``: a done callback lost by a check-then-append outside the lock, between two
   plain threads;
 - ``lost-pool``, ``lost-stdlib``: the same race between the caller and a pool's worker
@@ -50,9 +51,12 @@ from pytest_futures_plugin.scheduler._tracing import FineGrained
 from pytest_futures_plugin.scheduler.search import explore
 from tests.scheduler import races
 
+STDLIB_POOL = concurrent.futures.ThreadPoolExecutor
 PROGRAMS: dict[str, tuple[Callable[[bool], races.Program], bool]] = {
     "waiting": (races.waiting_on_each_other, False),
     "waiting-itself": (races.waiting_on_itself, False),
+    "waiting-stdlib": (lambda racy: races.waiting_on_each_other(racy, STDLIB_POOL), False),
+    "itself-stdlib": (lambda racy: races.waiting_on_itself(racy, STDLIB_POOL), False),
     "lost-threads": (races.lost_on_threads, False),
     "lost-pool": (races.lost_on_the_pool, False),
     "lost-stdlib": (races.lost_on_the_stdlib_pool, False),
@@ -87,7 +91,7 @@ def fine(enabled: bool) -> contextlib.AbstractContextManager[Any]:
     return FineGrained([races.__file__]) if enabled else contextlib.nullcontext()
 
 
-SEED_DEADLOCKS = ("waiting", "waiting-itself")
+SEED_DEADLOCKS = ("waiting", "waiting-itself", "waiting-stdlib", "itself-stdlib")
 LOST_CALLBACKS = ("lost-threads", "lost-pool", "lost-stdlib")
 TARGETS = {"lost": 50, "plus-equals": 20, "proof_seconds": 2.0}
 

@@ -98,8 +98,8 @@ def test_bench_search_judges_the_targets_of_issue_15(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     targets = proc.stdout.split("targets of issue 15\n", 1)[-1].splitlines()
-    # One verdict per target: 2 seed deadlocks, 3 lost callbacks, '+=', 6 proofs.
-    assert len(targets) == 12, proc.stdout
+    # One verdict per target: 4 seed deadlocks, 3 lost callbacks, '+=', 8 proofs.
+    assert len(targets) == 16, proc.stdout
     assert all(line.startswith(("met ", "MISSED ")) for line in targets), proc.stdout
 
 

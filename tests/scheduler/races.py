@@ -4,7 +4,8 @@ search's tests (``test_search.py``) and its benchmark (``bench/bench_search.py``
 - :func:`waiting_on_each_other`: two pool tasks waiting on each other's futures (the seed
   tutorial's first deadlock);
 - :func:`waiting_on_itself`: a task of a pool of one waiting on a task it submitted to the
-  same pool (the seed tutorial's second deadlock);
+  same pool (the seed tutorial's second deadlock); both on executor_impl's pool, or the
+  stdlib's (the tutorial's) as ``pool_class``;
 - :func:`lost_on_threads`: a done callback lost by a check-then-append outside the lock,
   between two plain threads;
 - :func:`lost_on_the_pool`, :func:`lost_on_the_stdlib_pool`: the same race between the caller
@@ -60,11 +61,13 @@ class Box:
             fn()
 
 
-def waiting_on_each_other(racy: bool) -> Program:
+def waiting_on_each_other(
+    racy: bool, pool_class: Callable[..., Any] = executor_impl.ThreadPoolExecutor
+) -> Program:
     """Two tasks of a pool of two; *racy*: each waits on the other's future (a deadlock)."""
 
     def run() -> None:
-        with executor_impl.ThreadPoolExecutor(max_workers=2) as pool:
+        with pool_class(max_workers=2) as pool:
             futures: dict[str, Any] = {}
             ready = threading.Event()
 
@@ -83,12 +86,14 @@ def waiting_on_each_other(racy: bool) -> Program:
     return run
 
 
-def waiting_on_itself(racy: bool) -> Program:
+def waiting_on_itself(
+    racy: bool, pool_class: Callable[..., Any] = executor_impl.ThreadPoolExecutor
+) -> Program:
     """A task that submits another to its own pool and waits for it; *racy*: the pool has
     one worker, the task's own (a deadlock), else two."""
 
     def run() -> None:
-        with executor_impl.ThreadPoolExecutor(max_workers=1 if racy else 2) as pool:
+        with pool_class(max_workers=1 if racy else 2) as pool:
 
             def outer() -> object:
                 return pool.submit(pow, 5, 2).result()
