@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
+PEER_NAMES = ("frontrun", "interleave-test")
 
 
 def run_table(script: str, args: list[str], cwd: Path, timeout: float) -> tuple[str, list[str]]:
@@ -71,7 +72,7 @@ def test_bench_process_quick_spawn_prints_a_table(tmp_path: Path) -> None:
         assert "nan" not in rows[2], out
 
 
-def test_bench_search_prints_its_table_and_proofs(tmp_path: Path) -> None:
+def test_bench_search_prints_its_table_proofs_and_targets(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH / "bench_search.py"), "--limit", "20", "--runs", "1"],
         cwd=tmp_path,
@@ -84,3 +85,42 @@ def test_bench_search_prints_its_table_and_proofs(tmp_path: Path) -> None:
     rows = [line.split()[0] for line in proc.stdout.splitlines() if line]
     for program in ("waiting", "lost-threads", "lost-pool", "plus-equals"):
         assert rows.count(program) >= 2, proc.stdout  # its row, then its proof
+    targets = proc.stdout.split("targets of issue 15\n", 1)[-1].splitlines()
+    # One verdict per target of issue 15: 4 seed deadlocks, 3 lost callbacks, '+=', 8 proofs.
+    assert len(targets) == 16, proc.stdout
+    assert all(line.startswith(("met ", "MISSED ")) for line in targets), proc.stdout
+
+
+def test_bench_peers_runs_without_the_peers_and_says_so(tmp_path: Path) -> None:
+    # The peers made unimportable (a None in sys.modules), whether installed or not.
+    hide = (
+        "import runpy, sys\n"
+        "sys.modules['frontrun'] = sys.modules['interleave_test'] = None\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    args = ["--runs", "1", "--limit", "5", "--rate-schedules", "2", "--timeout", "60"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            hide,
+            str(BENCH / "bench_peers.py"),
+            *args,
+            *("--program", "lost-threads", "--program", "rate"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for peer in PEER_NAMES:
+        assert f"{peer}: not installed here (pip install {peer}==" in proc.stdout, proc.stdout
+    # One row per policy of pytest-futures for the race, then the rate's; none of a peer.
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("  ")]
+    tools = [row[:2] for row in rows if row[0] in ("pytest-futures", *PEER_NAMES)]
+    ours = [["pytest-futures", policy] for policy in ("random", "pct", "systematic", "random")]
+    assert tools == ours, proc.stdout
+    assert rows[2][2:4] == ["found", "after"], proc.stdout  # the search, within 5 schedules

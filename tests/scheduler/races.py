@@ -2,13 +2,18 @@
 search's tests (``test_search.py``) and its benchmark (``bench/bench_search.py``):
 
 - :func:`waiting_on_each_other`: two pool tasks waiting on each other's futures (the seed
-  tutorial's deadlock);
+  tutorial's first deadlock);
+- :func:`waiting_on_itself`: a task of a pool of one waiting on a task it submitted to the
+  same pool (the seed tutorial's second deadlock); both on executor_impl's pool, or the
+  stdlib's (the tutorial's) as ``pool_class``;
 - :func:`lost_on_threads`: a done callback lost by a check-then-append outside the lock,
   between two plain threads;
 - :func:`lost_on_the_pool`, :func:`lost_on_the_stdlib_pool`: the same race between the caller
   and a pool's worker (executor_impl's pool, the stdlib's);
 - :func:`two_increments`: ``counter += 1`` from two threads (no lock: found only with
-  fine-grained scheduling points on this module).
+  fine-grained scheduling points on this module);
+- :func:`three_tasks`: no race, 3 tasks on a pool of 2 workers (the program whose schedules
+  per second the benchmarks compare).
 
 Each function takes *racy* and returns the program to run. Run it under a scheduler that
 controls this module (its ``threading``), executor_impl's seam and, for the stdlib's pool,
@@ -56,11 +61,13 @@ class Box:
             fn()
 
 
-def waiting_on_each_other(racy: bool) -> Program:
+def waiting_on_each_other(
+    racy: bool, pool_class: Callable[..., Any] = executor_impl.ThreadPoolExecutor
+) -> Program:
     """Two tasks of a pool of two; *racy*: each waits on the other's future (a deadlock)."""
 
     def run() -> None:
-        with executor_impl.ThreadPoolExecutor(max_workers=2) as pool:
+        with pool_class(max_workers=2) as pool:
             futures: dict[str, Any] = {}
             ready = threading.Event()
 
@@ -75,6 +82,23 @@ def waiting_on_each_other(racy: bool) -> Program:
             futures["a"], futures["b"] = pool.submit(a), pool.submit(b)
             ready.set()
             futures["b"].result()
+
+    return run
+
+
+def waiting_on_itself(
+    racy: bool, pool_class: Callable[..., Any] = executor_impl.ThreadPoolExecutor
+) -> Program:
+    """A task that submits another to its own pool and waits for it; *racy*: the pool has
+    one worker, the task's own (a deadlock), else two."""
+
+    def run() -> None:
+        with pool_class(max_workers=1 if racy else 2) as pool:
+
+            def outer() -> object:
+                return pool.submit(pow, 5, 2).result()
+
+            assert pool.submit(outer).result() == 25
 
     return run
 
@@ -140,5 +164,16 @@ def two_increments(racy: bool) -> Program:
         for worker in workers:
             worker.join()
         assert counter == 2, f"counter is {counter}, not 2"
+
+    return run
+
+
+def three_tasks(pool_class: Callable[..., Any] = executor_impl.ThreadPoolExecutor) -> Program:
+    """3 tasks submitted to a pool of 2 workers and waited for: no race, only schedules."""
+
+    def run() -> None:
+        with pool_class(max_workers=2) as pool:
+            futures = [pool.submit(pow, 2, n) for n in range(3)]
+            assert [future.result() for future in futures] == [1, 2, 4]
 
     return run
