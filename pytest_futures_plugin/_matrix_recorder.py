@@ -33,25 +33,29 @@ class MatrixRecorder:
             xfail_reason=getattr(report, "wasxfail", None),
             deviation=str(properties.get("futures_deviation") or "") or None,
         )
-        if status is not None:
-            if status is _report.Status.DEVIATION:
-                detail = str(properties["futures_deviation"])
-            else:
-                detail = str(getattr(report, "wasxfail", "") or _short(report))
-            self.matrix.record(
-                str(area),
-                str(backend),
-                status,
-                test_id=report.nodeid,
-                detail=detail,
-                warnings=_warnings_of(properties),
-            )
+        if status is _report.Status.DEVIATION:
+            detail = str(properties["futures_deviation"])
+        else:
+            detail = str(getattr(report, "wasxfail", "") or _short(report))
+        self.matrix.record(  # status None (a passing setup or teardown): only its warnings
+            str(area),
+            str(backend),
+            status,
+            test_id=report.nodeid,
+            detail=detail,
+            warnings=_warnings_of(report.user_properties),
+        )
 
 
-def _warnings_of(properties: dict[str, object]) -> list[str]:
-    """The warnings recorded for a test (``futures_warnings``), as strings."""
-    recorded = properties.get("futures_warnings")
-    return [str(w) for w in recorded] if isinstance(recorded, list) else []
+def _warnings_of(properties: list[tuple[str, object]]) -> list[str]:
+    """The warnings recorded in a test's phases so far (``futures_warnings``, one entry per
+    phase that warned), as strings."""
+    return [
+        str(w)
+        for key, recorded in properties
+        if key == "futures_warnings" and isinstance(recorded, list)
+        for w in recorded
+    ]
 
 
 def _short(report: Any) -> str:

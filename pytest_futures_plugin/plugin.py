@@ -509,7 +509,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
             context,
             watch_deadlocks=_watches_deadlocks(item, backend),
         )
-    with _phase(item):
+    with _phase(item), _executor_warnings(item):
         return (yield)
 
 
@@ -521,7 +521,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 @contextlib.contextmanager
 def _executor_warnings(item: pytest.Item) -> Iterator[None]:
-    """In a spec test, record the warnings emitted (by the executor under test) instead of
+    """In each phase of a spec test (a fixture making the executor, the call, the teardown
+    shutting it down), record the warnings emitted (by the executor under test) instead of
     letting the project's filters turn them into errors: they go to the test's cell of the
     matrix (``futures_warnings``), for the executor's author to read. Other tests keep the
     project's filters."""
@@ -547,7 +548,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     guards.release_if_hung()
     try:
-        with guards.phase():
+        with guards.phase(), _executor_warnings(item):
             result = yield
     finally:
         guards.release_if_hung()  # the teardown itself hung (a shutdown waiting on a worker)

@@ -255,7 +255,7 @@ class Matrix:
         self,
         area: str,
         backend: str,
-        status: Status,
+        status: Status | None,
         *,
         test_id: str,
         detail: str = "",
@@ -266,11 +266,17 @@ class Matrix:
         *detail* is what the footnotes and the JSON show: the xfail reason for KNOWN-BUG (the
         cell's issues are parsed from it), the deviation for DEVIATION, a one-line failure for
         FAIL, the skip reason for SKIP. A test recorded twice keeps its most severe status.
-        *warnings* (one line each) are what the backend warned of during the test.
+        *warnings* (one line each) are what the backend warned of during the test. A *status*
+        of None (a phase that tells nothing, such as a passing teardown) adds only *warnings*,
+        to the cell if it has results already (the same test's earlier phases made it).
         Raises ValueError for an empty name or a status that is not a :class:`Status`.
         """
         if not (area and backend and test_id):
             raise ValueError(f"empty name: area={area!r} backend={backend!r} test_id={test_id!r}")
+        if status is None:
+            if (area, backend) in self._cells:
+                self._cells[area, backend]._warnings.update(dict.fromkeys(warnings))
+            return
         status = Status(status)
         self._areas.setdefault(area)
         self._backends.setdefault(backend)

@@ -422,6 +422,18 @@ def test_importing_the_report_engine_imports_neither_pytest_nor_hypothesis() -> 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_phase_without_status_adds_only_its_warnings_to_an_existing_cell() -> None:
+    matrix = Matrix()
+    matrix.record("map", "b", None, test_id="t1", warnings=["W: before any result"])
+    assert matrix.cell("map", "b") is None  # no results: no cell
+    matrix.record("map", "b", Status.PASS, test_id="t1")
+    matrix.record("map", "b", None, test_id="t1", warnings=["ResourceWarning: at teardown"])
+    cell = matrix.cell("map", "b")
+    assert cell is not None
+    assert [(r.test_id, r.status) for r in cell.results] == [("t1", Status.PASS)]
+    assert cell.warnings == ["ResourceWarning: at teardown"]
+
+
 def test_a_cell_lists_the_warnings_of_its_tests_once_each() -> None:
     matrix = Matrix(backends=["b"])
     matrix.record("map", "b", Status.PASS, test_id="t1", warnings=["ResourceWarning: x"])

@@ -165,3 +165,58 @@ def test_a_warning_of_the_executor_is_reported_in_its_cell_not_raised(
     (cell,) = json.loads(report.read_text())["cells"]
     assert cell["status"] == "PASS"
     assert cell["warnings"][0].startswith("ResourceWarning: the pool is old")
+
+
+def test_a_warning_of_the_executor_in_setup_or_teardown_is_reported_in_its_cell(
+    pytester: pytest.Pytester,
+) -> None:
+    """An executor that warns when it is made (in the ``executor`` fixture, the test's setup)
+    or shut down (the fixtures' teardown) gets those warnings in its cell too, not an ERROR."""
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makepyfile(
+        warning_pool="""
+        import concurrent.futures
+        import warnings
+
+        class Pool(concurrent.futures.ThreadPoolExecutor):
+            def __init__(self, *args, **kwargs):
+                warnings.warn("made with an old option", DeprecationWarning)
+                super().__init__(*args, **kwargs)
+
+            def shutdown(self, *args, **kwargs):
+                warnings.warn("a handle left open", ResourceWarning)
+                super().shutdown(*args, **kwargs)
+        """,
+        test_warns="""
+        import pytest
+
+        pytestmark = pytest.mark.futures_area("demo")
+
+        def test_made_by_the_fixture(executor):
+            assert executor.submit(abs, -3).result(10) == 3
+
+        def test_left_to_the_factory(executor_factory):
+            assert executor_factory().submit(abs, -4).result(10) == 4
+        """,
+    )
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "--executor=warning_pool:Pool",
+        f"--futures-report={report}",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "WARNINGS demo on warning_pool:Pool: 2",
+            "  DeprecationWarning: made with an old option*",
+            "  ResourceWarning: a handle left open*",
+        ]
+    )
+    (cell,) = json.loads(report.read_text())["cells"]
+    assert cell["status"] == "PASS"
+    assert [w.split(" (")[0] for w in cell["warnings"]] == [
+        "DeprecationWarning: made with an old option",
+        "ResourceWarning: a handle left open",
+    ]
