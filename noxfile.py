@@ -7,10 +7,12 @@ arguments through to pytest.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import nox
@@ -95,12 +97,28 @@ ECOSYSTEM_DIR = Path("ecosystem-report")
 """Where the ``ecosystem`` session writes each backend's report and the merged matrix."""
 
 
+ECOSYSTEM_DOCUMENTS = ("docs/ecosystem.md", "README.md")
+"""The documents whose generated matrix the ``ecosystem`` session rewrites (its backends' rows)."""
+
+
+def _stamp(report: Path, wall: float) -> None:
+    """Add the run's wall time and the load average at its end to the report's meta."""
+    if not report.exists():  # nox --install-only, or pytest died before writing it
+        return
+    data = json.loads(report.read_text(encoding="utf-8"))
+    data.setdefault("meta", {}).update(
+        wall_seconds=round(wall, 1), load_average=f"load {os.getloadavg()[0]:.1f}"
+    )
+    report.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
 @nox.session(python=TOOLS_PYTHON)
 def ecosystem(session: nox.Session) -> None:
     """Run the specification on every installed third-party backend (loky, futurist, dask) and
-    write the ecosystem matrix: ecosystem-report/matrix.json and matrix.txt, plus one
-    BACKEND.json and BACKEND.log per backend. Arguments after ``--`` name the backends
-    (default: every one whose package installed) and are otherwise passed to pytest."""
+    write the ecosystem matrix: ecosystem-report/matrix.json and matrix.txt, one BACKEND.json
+    and BACKEND.log per backend, and their rows of the matrix in docs/ecosystem.md and the
+    README. Arguments after ``--`` name the backends (default: every one whose package
+    installed) and are otherwise passed to pytest (then the documents are left alone)."""
     session.install("-e", ".[test,ecosystem]")
     listed = session.run(
         "python", "-m", "pytest_futures_plugin.ecosystem", "available", silent=True
@@ -118,6 +136,8 @@ def ecosystem(session: nox.Session) -> None:
         report.unlink(missing_ok=True)
         # pytest exits 1 when a spec fails: that is a finding for the matrix, not an error
         # of the session; any other exit (usage error, interrupted, internal) still is.
+        # Two xdist workers, as CI runs the suite; a `-n` among the arguments wins.
+        started = time.monotonic()
         with open(ECOSYSTEM_DIR / f"{backend}.log", "w", encoding="utf-8") as log:
             session.run(
                 "pytest",
@@ -126,12 +146,15 @@ def ecosystem(session: nox.Session) -> None:
                 f"--futures-report={report}",
                 "-p",
                 "no:cacheprovider",
+                "-n",
+                "2",
                 *extra,
                 env={"HYPOTHESIS_PROFILE": profile},
                 success_codes=[0, 1],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        _stamp(report, time.monotonic() - started)
         reports.append(str(report))
     session.run(
         "python",
@@ -141,6 +164,11 @@ def ecosystem(session: nox.Session) -> None:
         str(ECOSYSTEM_DIR / "matrix.json"),
         *reports,
     )
+    if not extra:  # a partial run (-k, other options) does not stand for the backend's row
+        documents = ",".join(ECOSYSTEM_DOCUMENTS)
+        session.run(
+            "python", "-m", "pytest_futures_plugin.ecosystem", "document", documents, *reports
+        )
 
 
 @nox.session(python=TOOLS_PYTHON)

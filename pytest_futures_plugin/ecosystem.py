@@ -452,10 +452,98 @@ def merge_reports(paths: Iterable[str | os.PathLike[str]]) -> Matrix:
     return merged
 
 
+# --------------------------------------------------------------------------- the document
+
+BEGIN = "<!-- ecosystem matrix: begin (written by `nox -s ecosystem`; edit outside it) -->"
+END = "<!-- ecosystem matrix: end -->"
+"""The markers around the generated matrix in ``docs/ecosystem.md`` and the README."""
+
+_UPSTREAM = "pytest_futures_plugin.upstream."
+_COUNTS = ("PASS", "KNOWN-BUG", "DEVIATION", "SKIP", "FAIL")
+_FIRST, _LAST = ["backend", "version"], ["/".join(_COUNTS), "wall (load)"]
+
+
+def _cell_text(cell: Mapping[str, Any]) -> str:
+    """A cell as the table shows it: its status, and for KNOWN-BUG the issues: a bug found by
+    the specs (a reproduction of ours, no upstream report yet) is ``**found** NAME``."""
+    status = str(cell["status"])
+    if status != "KNOWN-BUG" or not cell.get("issues"):
+        return status
+    refs = [
+        f"**found** {ref[len(_UPSTREAM) :]}" if ref.startswith(_UPSTREAM) else ref
+        for ref in cell["issues"]
+    ]
+    return f"{status} {', '.join(refs)}"
+
+
+def _version(name: str) -> str:
+    """The installed version of an ecosystem backend's package ("" for any other backend)."""
+    from importlib import metadata
+
+    try:
+        return f"{spec(name).package} {metadata.version(spec(name).package)}"
+    except (KeyError, metadata.PackageNotFoundError):
+        return ""
+
+
+def report_rows(report: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """One row per backend of a ``--futures-report`` JSON: each area's cell, the counts of its
+    tests, and the run's wall time and load when the report's meta has them (``wall_seconds``,
+    ``load_average``: the ``ecosystem`` session adds them)."""
+    meta = report.get("meta", {})
+    wall = meta.get("wall_seconds")
+    timing = f"{wall:.0f} s ({meta.get('load_average', '?')})" if wall is not None else "—"
+    rows: dict[str, dict[str, str]] = {}
+    for cell in report["cells"]:
+        row = rows.setdefault(cell["backend"], {"backend": cell["backend"]})
+        row[cell["area"]] = _cell_text(cell)
+        for status in _COUNTS:
+            row[status] = str(int(row.get(status, 0)) + int(cell["counts"].get(status, 0)))
+    for name, row in rows.items():
+        row.update(
+            {"version": _version(name) or "—", _LAST[0]: " / ".join(row.pop(s) for s in _COUNTS)}
+        )
+        row[_LAST[1]] = timing
+    return rows
+
+
+def _split(line: str) -> list[str]:
+    return [part.strip() for part in line.strip().strip("|").split("|")]
+
+
+def update_document(path: str | os.PathLike[str], reports: Iterable[Mapping[str, Any]]) -> None:
+    """Write the rows of *reports* into the matrix between :data:`BEGIN` and :data:`END` in the
+    Markdown file *path*: a backend's row is replaced, the rows of backends not in *reports*
+    are kept as they are. ValueError naming the file if it lacks the markers."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    start, stop = text.find(BEGIN), text.find(END)
+    if start < 0 or stop < start:
+        raise ValueError(f"{os.fspath(path)}: no {BEGIN!r} ... {END!r} block to write into")
+    table = [line for line in text[start + len(BEGIN) : stop].splitlines() if line.startswith("|")]
+    header = _split(table[0]) if table else []
+    rows = {r[0]: dict(zip(header, r)) for r in map(_split, table[2:])}
+    areas = [a for a in header if a not in _FIRST + _LAST]
+    for report in reports:
+        rows.update(report_rows(report))
+        areas += [a for a in report["areas"] if a not in areas]
+    order = {name: n for n, name in enumerate(NAMES)}
+    columns = [*_FIRST, *areas, *_LAST]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += [
+        "| " + " | ".join(rows[name].get(c, "—") for c in columns) + " |"
+        for name in sorted(rows, key=lambda name: (order.get(name, len(order)), name))
+    ]
+    new = text[: start + len(BEGIN)] + "\n" + "\n".join(lines) + "\n" + text[stop:]
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(new)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m pytest_futures_plugin.ecosystem available`` prints the installed backends'
     names; ``... merge OUT.json IN.json...`` writes their merged matrix to OUT.json (and
-    OUT.txt, the terminal matrix) and prints it."""
+    OUT.txt, the terminal matrix) and prints it; ``... document DOC.md[,DOC.md...]
+    IN.json...`` writes their rows into each document's matrix (:func:`update_document`)."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["available"]:
         print("\n".join(available()))
@@ -468,7 +556,19 @@ def main(argv: list[str] | None = None) -> int:
             file.write(text)
         print(text, end="")
         return 0
-    print(f"usage: python -m {__name__} available | merge OUT.json IN.json...", file=sys.stderr)
+    if len(args) >= 3 and args[0] == "document":
+        reports = []
+        for report in args[2:]:
+            with open(report, encoding="utf-8") as file:
+                reports.append(json.load(file))
+        for document in args[1].split(","):
+            update_document(document, reports)
+        return 0
+    print(
+        f"usage: python -m {__name__} available | merge OUT.json IN.json... "
+        "| document DOC.md[,DOC.md...] IN.json...",
+        file=sys.stderr,
+    )
     return 2
 
 
