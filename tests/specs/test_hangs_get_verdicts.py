@@ -32,6 +32,14 @@ HANGING = [
     "tests.specs.broken.hanging:SwallowsBaseException",
 ]
 
+HANG_DUMPS = set(HANGING[1:])
+"""The executors whose FAILs include hung examples, each printed with the wait-for dump. The
+pool whose worker dies is caught before any wait runs out: a raising callback that is never
+logged, a cancelled call that still ran."""
+
+DEADLOCK = "tests.specs.broken.callbacks:SubmitWaitsForShutdown.ThreadPoolExecutor"
+"""``shutdown(wait=True)`` holds the lock that a done callback's ``submit()`` needs."""
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("factory", HANGING, ids=[f.rpartition(":")[2] for f in HANGING])
@@ -58,6 +66,41 @@ def test_a_hanging_executor_gets_fail_verdicts_in_bounded_time(
     cells = json.loads(report.read_text())["cells"]
     assert any(cell["status"] == "FAIL" for cell in cells), cells
     result.stdout.fnmatch_lines(["*pytest-futures conformance*", "FAIL *"])
+    if factory in HANG_DUMPS:
+        result.stdout.fnmatch_lines(
+            ["*The example hung*What every thread waited on*", "*Waits:*", "*Threads (*"]
+        )
+
+
+def test_a_deadlocked_executor_fails_with_what_each_thread_waits_on(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool whose ``shutdown(wait=True)`` deadlocks with a done callback's ``submit()`` gets
+    a FAIL within one bound, whose message shows the shutdown joining the worker that waits."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        str(SPECS / "test_callbacks.py"),
+        "-k",
+        "may_submit_while_shutdown_waits",
+        f"--executor={DEADLOCK}",
+        f"--futures-spec-bound={SPEC_BOUND:g}",
+        "-p",
+        "no:cacheprovider",
+        timeout=WALL_BOUND,
+    )
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*neither returned nor raised within*",
+            "*Waits:*",
+            "*shutdown(wait=True) waits in Thread.join() on thread*",
+            "*Threads (*",
+            "FAIL callbacks on *SubmitWaitsForShutdown*",
+        ]
+    )
+    assert elapsed < 10 * SPEC_BOUND + 30, elapsed
 
 
 def test_a_hung_example_is_not_shrunk_and_shows_what_waited(
