@@ -526,7 +526,7 @@ def update_document(path: str | os.PathLike[str], reports: Iterable[Mapping[str,
     areas = [a for a in header if a not in _FIRST + _LAST]
     for report in reports:
         rows.update(report_rows(report))
-        areas += [a for a in report["areas"] if a not in areas]
+        areas += sorted(a for a in report["areas"] if a not in areas)
     order = {name: n for n, name in enumerate(NAMES)}
     columns = [*_FIRST, *areas, *_LAST]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
