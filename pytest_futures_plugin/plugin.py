@@ -395,6 +395,28 @@ backends fork by default on Linux; the children re-initialise what they inherit.
 to executor-parametrised tests, so the warning still reaches a project's other tests."""
 
 
+def _narrowed_by_the_old_name(item: pytest.Item) -> None:
+    """A ``parametrize`` of ``executor_backend`` over backend names, on a test that also runs on
+    the backend axis: before the axis was ``futures_backend_name`` that narrowed it; now it
+    would silently run every value on every backend, so it is refused with the new name."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    value, axis = params.get("executor_backend"), params.get("futures_backend_name")
+    if not isinstance(value, str) or not isinstance(axis, str) or value == axis:
+        return
+    marks = item.iter_markers("parametrize")
+    if not any("executor_backend" in str(mark.args[0] if mark.args else "") for mark in marks):
+        return
+    try:
+        _backends.lookup(value)
+    except _backends.BackendError:
+        return  # the project's own axis of that name, not one of our backends
+    raise pytest.UsageError(
+        f"{item.nodeid}: parametrize('executor_backend', [{value!r}, ...]) no longer narrows "
+        "the backend axis (executor_backend is now an alias); parametrize "
+        "'futures_backend_name' instead"
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Let executor-parametrised tests fork with threads; label each spec test with its area
     and backend (``user_properties`` travel with the reports, also from pytest-xdist workers);
@@ -402,6 +424,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "futures_backend_name" in getattr(item, "fixturenames", ()):
             item.add_marker(_FORK_WITH_THREADS)
+            _narrowed_by_the_old_name(item)
         marker = item.get_closest_marker("futures_area")
         if marker is None:
             continue

@@ -130,3 +130,40 @@ def test_a_project_with_its_own_executor_backend_fixture_keeps_the_scheduler_wor
     result.stdout.fnmatch_lines(
         [f"*[[]{backend}-celery[]] PASSED*", f"*[[]{backend}-rq[]] PASSED*"]
     )
+
+
+def test_narrowing_with_the_old_axis_name_is_refused_with_the_new_one(
+    pytester: pytest.Pytester,
+) -> None:
+    """Before the axis was ``futures_backend_name``, ``parametrize("executor_backend", ...)``
+    narrowed it; now it would run each value on every backend, so it is a usage error naming
+    the new name. A parametrize of the project's own values (not backends) stays its own."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("executor_backend", ["stdlib-thread"])
+        def test_narrowed(executor_backend, executor):
+            assert executor.submit(pow, 2, 3).result(timeout=10) == 8
+        """
+    )
+    result = run(pytester, "--executor=thread,stdlib-thread")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "parametrize('executor_backend', ['stdlib-thread', ...]) no longer narrows" in str(
+        result.stderr
+    )
+    assert "parametrize 'futures_backend_name' instead" in str(result.stderr)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("futures_backend_name", ["stdlib-thread"])
+        def test_narrowed(futures_backend_name, executor):
+            assert executor.submit(pow, 2, 3).result(timeout=10) == 8
+
+        @pytest.mark.parametrize("executor_backend", ["celery"])
+        def test_own(executor_backend, executor):
+            assert executor_backend == "celery"
+        """
+    )
+    run(pytester, "--executor=thread,stdlib-thread").assert_outcomes(passed=3)
