@@ -260,6 +260,38 @@ class Cancellation(RuleBasedStateMachine):
         call.state = FINISHED
         self._settle()
 
+    def _queued(self) -> list[Call]:
+        return [c for c in self.by_label.values() if c.state == QUEUED]
+
+    @precondition(
+        lambda self: (
+            not self.processes and self._running() is not None and len(self._queued()) >= 2
+        )
+    )
+    @rule()
+    def release_racing_cancel(self) -> None:
+        """Open the running call's gate, wait for its result, then ``cancel()`` the queued
+        call the worker takes next, without waiting for the worker to take it: the cancel()
+        races with the worker's start of that call. True: the call never starts; False: it
+        had started, and runs to completion (``_settle`` sees it start).
+
+        Enabled with two calls queued at least, so that a call holds the worker after it,
+        whichever won: the rules enabled next do not depend on the interleaving.
+        """
+        call = self._running()
+        assert call is not None
+        following = min(self._queued(), key=lambda c: c.label)
+        call.gate.release()
+        value = result_within(call.future, str(call), self.api)
+        assert value == call.label, f"{call} returned {value!r}"
+        call.state = FINISHED
+        if following.future.cancel():
+            following.state = CANCELLED
+            self._callbacks_called_once(following, "by cancel()")
+        else:
+            following.state = REFUSED  # marked running: it passes ``arrivals`` next
+        self._settle()
+
     @precondition(lambda self: self.can_cancel_futures and self.by_label and not self.shut_down)
     @rule(wait=st.booleans())
     def shutdown_cancel_futures(self, wait: bool) -> None:
