@@ -214,6 +214,43 @@ class Shutdown(RuleBasedStateMachine):
         self.shut_down_without_waiting = True
         self.returns += 1
 
+    @precondition(lambda self: not self.shut_down)
+    @rule(count=st.integers(1, 4))
+    def submit_racing_shutdown(self, count: int) -> None:
+        """``shutdown(wait=False)`` in a thread of its own while this thread calls ``submit``
+        *count* times: each submit raises RuntimeError (the shutdown came first, and then
+        every later one raises too), or it came first and its call runs to completion like
+        every call accepted before shutdown. (The calls are not added to ``calls``: whether
+        they exist depends on the interleaving.)"""
+        if self.cancels_pending:
+            self.may_be_cancelled.update(
+                c.label for c in self.by_label.values() if not c.future.done()
+            )
+        shutdown = Background(
+            "shutdown(wait=False) racing submit()", lambda: self.pool.shutdown(wait=False)
+        )
+        accepted: list[int] = []
+        refused: RuntimeError | None = None
+        for _ in range(count):
+            try:
+                label = self._submit(held=False)
+            except RuntimeError as error:
+                refused = error
+                continue
+            assert refused is None, (
+                f"submit() accepted call {label} after an earlier submit() raised {refused!r}"
+            )
+            accepted.append(label)
+        self._finish(shutdown)
+        self.shut_down = True
+        self.shut_down_without_waiting = True
+        self.returns += 1
+        if self.cancels_pending:
+            self.may_be_cancelled.update(accepted)
+        if not self._held():  # else they may be queued behind a held call: checked at teardown
+            for label in accepted:
+                self._check_result(self.by_label[label])
+
     @rule(raises=st.booleans())
     def with_executor(self, raises: bool) -> None:
         """``with executor:`` around nothing, or around a ``raise``: leaving the block shuts
