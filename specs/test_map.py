@@ -38,7 +38,9 @@ checks:
 * **Timeout from the call.** A result not ready by ``timeout`` seconds after the call raises
   the API's ``TimeoutError`` when it is due (``test_map_raises_timeout_error...``; a call held
   at a gate that no one opens before then). The results due before it come first, or the
-  ``TimeoutError`` comes earlier if they were not ready in time either.
+  ``TimeoutError`` comes earlier if they were not ready in time either. The deadline counts
+  from the call, not from the first ``next()`` (``test_map_counts_the_timeout_from_the_call...``:
+  results first taken past the deadline).
 * **Leaving early cancels the rest.** Closing the results iterator (``close()``, or dropping
   it) once it has started cancels the calls that have not started: every stdlib from 3.9 on
   cancels them in the generator's ``finally`` (3.10.13, 3.11.7 and later here also cancel the
@@ -57,6 +59,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
@@ -71,6 +74,8 @@ from ._harness import (
     BOUND,
     EXPIRES,
     NO_SHRINKING,
+    Background,
+    controlled,
     result_within,
     run_spec,
     shut_down_within_bound,
@@ -360,6 +365,62 @@ def test_map_raises_timeout_error_when_a_result_is_not_ready_by_the_deadline(
             assert len(taken) <= held, f"results past the held call {held}: {taken}"
             assert taken == [(p,) for p in range(len(taken))], f"results out of order: {taken}"
             assert next(results, END) is END, "the results iterator goes on after TimeoutError"
+        finally:
+            controls.close()
+            shut_down_within_bound(executor)
+
+
+def test_map_counts_the_timeout_from_the_call_not_from_the_first_next(
+    futures_backend: Backend,
+) -> None:
+    """The results of ``map(timeout=EXPIRES)``, first taken once the deadline has passed with
+    the only call held at its gate: ``next()`` raises the API's TimeoutError at once, for the
+    deadline counts from the ``map`` call, not from the first ``next()``.
+
+    Under the deterministic scheduler (virtual time) a thread opens the gate ``EXPIRES / 2``
+    after ``next()`` began: a pool that counted from the first ``next()`` would still be
+    waiting then, and would deliver the result. On real threads the gate stays closed (a
+    thread that late by so little may not have been scheduled yet), and ``next()`` must
+    still raise TimeoutError."""
+    api = futures_backend.api
+    with Controls(timeout=BOUND) as controls:
+        executor = futures_backend.make(max_workers=MAX_WORKERS)
+        try:
+            gate = controls.gate("held past the deadline")
+            finished = controls.latch(1, "call 0 finished")
+            calls = [_tasks.MapCall(0, gate=gate, finished=finished)]
+            results = executor.map(_tasks.map_call, calls, timeout=EXPIRES)
+            gate.wait_inside(1)
+            with pytest.raises(ControlTimeout):  # the deadline passes, call 0 still held
+                finished.wait(2 * EXPIRES)
+            never = threading.Event()
+            opener = (
+                Background(
+                    f"open call 0's gate {EXPIRES / 2}s into next()",
+                    lambda: never.wait(EXPIRES / 2) or gate.release(),
+                )
+                if controlled()
+                else None
+            )
+            try:
+                value = next(results)
+            except api.TimeoutError:
+                pass
+            except ValueError as error:  # dask: the time left went negative
+                seen(
+                    futures_backend,
+                    "dask_map_timeout_overdue",
+                    f"map(timeout={EXPIRES}) raised {error!r} at a next() past its deadline, "
+                    "not TimeoutError",
+                )
+            else:
+                raise AssertionError(
+                    f"map(timeout={EXPIRES}) gave {value!r} from a next() called at least "
+                    f"{2 * EXPIRES}s after the map() call, its call then held: the timeout "
+                    "counts from the first next(), not from the call"
+                )
+            if opener is not None:
+                opener.finish()
         finally:
             controls.close()
             shut_down_within_bound(executor)
