@@ -89,6 +89,26 @@ RACES = [
         ("*callbacks, called*", "*state = DoneCallbacks()"),
         steps=16,
     ),
+    Race(
+        # executor_impl's pool whose futures' set_running_or_notify_cancel() reads PENDING,
+        # then takes the lock to write RUNNING: a cancel() in between returns True and the
+        # call runs anyway. The spec's cancel() of the call the worker takes next finds it.
+        "tests.specs.broken.cancellation:CheckThenMark.ThreadPoolExecutor",
+        "test_cancellation.py",
+        "test_cancellation",
+        ("*(cancelled) started*", "*state = Cancellation()", "*state.release_racing_cancel()"),
+        steps=12,
+    ),
+    Race(
+        # The stdlib's pool whose submit() reads the shutdown flag before it takes the lock:
+        # a shutdown() in between queues the workers' exit sentinel first, and the call
+        # accepted after it never runs. The spec's submit() racing shutdown() finds it.
+        "tests.specs.broken.shutdown:ChecksShutdownUnlocked.ThreadPoolExecutor",
+        "test_shutdown.py",
+        "test_shutdown",
+        ("*not done after*", "*state = Shutdown()", "*state.submit_racing_shutdown(count=*)"),
+        steps=16,
+    ),
 ]
 
 SEEDS_TO_TRY = range(1, 9)
@@ -166,3 +186,31 @@ def test_the_same_race_is_missed_on_real_threads(
         outcomes = result.parseoutcomes()
         assert outcomes.get("passed", 0) >= 1, result.stdout.str()
         assert not outcomes.get("failed", 0), result.stdout.str()
+
+
+# -- a bug of time: caught under the scheduler's virtual clock, not placed on real threads ------
+
+DEADLINE_FROM_FIRST_NEXT = "tests.specs.broken.map:DeadlineFromFirstNext"
+"""The stdlib's pool with a ``map`` whose timeout counts from the first ``next()``, not from
+the call: results first taken past the deadline still wait for the call."""
+
+
+@pytest.mark.slow
+def test_a_map_timeout_counted_from_the_first_next_is_caught_under_virtual_time(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the scheduler, a thread finishes the held call half a timeout into the late
+    ``next()``, exactly (virtual time): the broken pool delivers the result. On real threads
+    the spec does not place that finish, and the same test passes."""
+    monkeypatch.setenv("PYTEST_FUTURES_SPEC_BOUND", "5")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    race = Race(DEADLINE_FROM_FIRST_NEXT, "test_map.py", "counts_the_timeout", ())
+    caught = _run_the_spec(pytester, race, f"deterministic:{race.executor}", 1)
+    assert caught.parseoutcomes().get("failed", 0) == 1, caught.stdout.str()
+    caught.stdout.fnmatch_lines(
+        ["*gave (0,) from a next() called at least * after the map() call*from the first next()*"]
+    )
+    missed = _run_the_spec(pytester, race, race.executor, 1)
+    outcomes = missed.parseoutcomes()
+    assert outcomes.get("passed", 0) == 1, missed.stdout.str()
+    assert not outcomes.get("failed", 0), missed.stdout.str()
