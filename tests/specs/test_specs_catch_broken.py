@@ -109,6 +109,15 @@ RACES = [
         ("*not done after*", "*state = Shutdown()", "*state.submit_racing_shutdown(count=*)"),
         steps=16,
     ),
+    Race(
+        # executor_impl's pool whose futures' set_exception() finishes the future as if it
+        # returned None, then stores the exception: a reader in between sees None.
+        "tests.specs.broken.exceptions:RacesOnExceptions.ThreadPoolExecutor",
+        "test_exceptions.py",
+        "test_exception_propagation",
+        ("*AssertionError: *None*", "*state = ExceptionPropagation()"),
+        steps=12,
+    ),
 ]
 
 SEEDS_TO_TRY = range(1, 9)
