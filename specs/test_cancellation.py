@@ -263,11 +263,12 @@ class Cancellation(RuleBasedStateMachine):
     def _queued(self) -> list[Call]:
         return [c for c in self.by_label.values() if c.state == QUEUED]
 
-    @precondition(
-        lambda self: (
-            not self.processes and self._running() is not None and len(self._queued()) >= 2
-        )
-    )
+    def _may_race(self) -> bool:
+        """Whether ``release_racing_cancel`` is enabled: on a thread pool, while a call holds
+        the worker and two calls at least are queued behind it."""
+        return not self.processes and self._running() is not None and len(self._queued()) >= 2
+
+    @precondition(lambda self: self._may_race())
     @rule()
     def release_racing_cancel(self) -> None:
         """Open the running call's gate, wait for its result, then ``cancel()`` the queued
@@ -275,7 +276,7 @@ class Cancellation(RuleBasedStateMachine):
         races with the worker's start of that call. True: the call never starts; False: it
         had started, and runs to completion (``_settle`` sees it start).
 
-        Enabled with two calls queued at least, so that a call holds the worker after it,
+        Two calls queued at least (``_may_race``), so that a call holds the worker after it
         whichever won: the rules enabled next do not depend on the interleaving.
         """
         call = self._running()

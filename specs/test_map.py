@@ -394,11 +394,13 @@ def test_map_counts_the_timeout_from_the_call_not_from_the_first_next(
             with pytest.raises(ControlTimeout):  # the deadline passes, call 0 still held
                 finished.wait(2 * EXPIRES)
             never = threading.Event()
+
+            def open_the_gate_late() -> None:
+                never.wait(EXPIRES / 2)  # a virtual wait: it expires in the middle of next()
+                gate.release()
+
             opener = (
-                Background(
-                    f"open call 0's gate {EXPIRES / 2}s into next()",
-                    lambda: never.wait(EXPIRES / 2) or gate.release(),
-                )
+                Background(f"open call 0's gate {EXPIRES / 2}s into next()", open_the_gate_late)
                 if controlled()
                 else None
             )
