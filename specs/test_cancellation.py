@@ -26,6 +26,11 @@ no call is left to start. In that state the queued calls have certainly not star
 * ``cancel()`` of a queued call returns True on a thread pool. A process pool hands a few
   queued calls to its workers' queues ahead of time and marks them running, so there
   ``cancel()`` may return False; then the call runs to completion.
+* One step races on purpose (``release_racing_cancel``): it opens the running call's gate
+  and cancels the call the worker takes next before the pool is quiet again. ``cancel()``
+  returning True means that call never starts; False, that it had started and runs to
+  completion. (Under the deterministic scheduler a preemption lands between the worker's
+  check of the state and its mark of RUNNING.)
 * A cancelled call never starts; its future is cancelled and done, ``result()`` raises
   ``CancelledError``, and each of its done callbacks has been called once.
 * ``shutdown(cancel_futures=True)`` cancels exactly the calls that have not started: every

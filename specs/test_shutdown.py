@@ -28,6 +28,8 @@ opens only while shutting down. It checks what holds under every interleaving:
 * After shutdown, ``submit`` raises RuntimeError (the stdlib's message: "cannot schedule new
   futures after shutdown"), ``map`` raises it at the call, not at the first ``next()``; so
   does a ``submit`` from a done callback that runs after shutdown (in the worker, or at once).
+* A ``submit`` racing a ``shutdown(wait=False)`` in another thread either raises RuntimeError
+  (and so does every later one) or was accepted first, and then its call runs to completion.
 
 A ``shutdown(wait=True)`` after a ``shutdown(wait=False)`` is only checked to return: the
 stdlib's process pool drops its manager thread in the first call, so the second has nothing
