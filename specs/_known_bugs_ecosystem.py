@@ -1,5 +1,5 @@
-"""Known bugs of third-party executors (loky, futurist, dask), each recognised by a behaviour
-probe run on the backend under test, never by its name or class.
+"""Known bugs of third-party executors (loky, futurist, dask, executorlib), each recognised by
+a behaviour probe run on the backend under test, never by its name or class.
 
 Each is a bug the specs found in that executor against the ``concurrent.futures``
 documentation; the project's ``docs/upstream/`` holds a standalone reproduction of each, ready to
@@ -256,11 +256,72 @@ def _unpicklable_result_stays_pending(backend: Backend) -> bool:
         shut_down_within_bound(pool, "of a known-bug probe")
 
 
+def _cancel_kills_later_calls(backend: Backend) -> bool:
+    """After ``cancel()`` of a call queued behind a held one succeeded, a call submitted later
+    does not run within the probe's wait once the held call is released (executorlib's
+    scheduler thread dies of the CancelledError its own ``future.exception()`` raises on the
+    cancelled call's future). False where ``cancel()`` fails: the call was not pending.
+
+    The dying thread's CancelledError is kept from ``threading.excepthook`` for the probe's
+    length (it is the bug, not an error of the test that asked); a pool that hangs in
+    ``shutdown(wait=True)`` is left to a daemon thread (:func:`_shut_down_or_leave`)."""
+    hook = threading.excepthook
+
+    def keep_cancelled(args: threading.ExceptHookArgs) -> None:
+        if not isinstance(args.exc_value, backend.api.CancelledError):
+            hook(args)
+
+    threading.excepthook = keep_cancelled
+    stuck = False
+    try:
+        with Controls(timeout=_bound()) as controls:
+            gate = controls.gate("known-bug probe")
+            before = set(threading.enumerate())
+            pool = backend.make(max_workers=1)
+            try:
+                held = pool.submit(tasks.block_on, gate)
+                gate.wait_inside(1, timeout=_bound())
+                if held.done():  # ran inside submit(): nothing can queue behind it
+                    raise RuntimeError("the held call ended before the probe could queue calls")
+                if not pool.submit(tasks.return_value, 1).cancel():
+                    return False
+                later = pool.submit(tasks.return_value, 2)
+                gate.release()
+                try:
+                    stuck = later.result(timeout=_HANG) != 2
+                except backend.api.TimeoutError:
+                    stuck = True
+                return stuck
+            finally:
+                gate.release()
+                if stuck:  # its shutdown hangs and its threads wait for ever: leave them
+                    _shut_down_or_leave(pool)
+                else:
+                    shut_down_within_bound(pool, "of a known-bug probe")
+                    join_threads_started_since(before)
+    finally:
+        threading.excepthook = hook
+
+
+def _shut_down_or_leave(pool: Any) -> None:
+    """``pool.shutdown(wait=True)`` in a daemon thread, waited for :data:`_HANG` seconds: a
+    pool whose bug hangs its shutdown is left to that thread (and its own threads to
+    themselves: nothing can stop them from outside)."""
+    shutdown = threading.Thread(target=pool.shutdown, name="known-bug probe shutdown", daemon=True)
+    shutdown.start()
+    shutdown.join(_HANG)
+
+
 _HANG = 3.0
 """Seconds a probe waits for a result that a correct executor delivers in milliseconds."""
 
 
-_PACKAGES = {"loky": "loky", "futurist": "futurist", "dask": "distributed"}
+_PACKAGES = {
+    "loky": "loky",
+    "futurist": "futurist",
+    "dask": "distributed",
+    "executorlib": "executorlib",
+}
 """The package each bug lives in, by the prefix of its key: only executors built from it can
 show the bug (see ``KnownBug.package``)."""
 
@@ -345,4 +406,11 @@ def register_all() -> None:
         "dask ClientExecutor on worker processes: the future of a call whose result cannot be "
         "pickled stays pending for ever (the worker logs the error; no one is told)",
         _unpicklable_result_stays_pending,
+    )
+    bug(
+        "executorlib_cancel_kills_scheduler",
+        "executorlib: cancel() of a call not yet taken by its scheduler thread kills that "
+        "thread (CancelledError from its own future.exception()); later calls never run and "
+        "shutdown(wait=True) hangs",
+        _cancel_kills_later_calls,
     )

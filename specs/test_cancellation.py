@@ -424,6 +424,7 @@ class Cancellation(RuleBasedStateMachine):
     "futurist_shutdown_cancel_futures",
     "dask_running_never_true",
     "dask_cancel_running_returns_true",
+    "executorlib_cancel_kills_scheduler",
 )
 @pytest.mark.usefixtures("futures_known_bugs")
 def test_cancellation(futures_backend: Backend, futures_seed: int) -> None:

@@ -3,8 +3,12 @@ pools, and finds its bug on the executor it was found in (where that package is 
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.util
+import queue
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +18,7 @@ from specs import _known_bugs, _known_bugs_ecosystem
 ROOT = Path(__file__).resolve().parents[2]
 
 THIRD_PARTY = sorted(
-    key for key in _known_bugs.REGISTRY if key.startswith(("loky", "futurist", "dask"))
+    key for key in _known_bugs.REGISTRY if key.startswith(("loky", "futurist", "dask", "executorlib"))
 )
 
 FOUND_ON = {
@@ -30,6 +34,7 @@ FOUND_ON = {
     "dask_map_timeout_overdue": ("dask-thread", "distributed"),
     "dask_base_exception_hangs": ("dask-thread", "distributed"),
     "dask_unpicklable_result_pending": ("dask-process", "distributed"),
+    "executorlib_cancel_kills_scheduler": ("executorlib:SingleNodeExecutor", "executorlib"),
 }
 
 RACY = sorted(_known_bugs_ecosystem.RACY)
@@ -107,6 +112,49 @@ def test_an_executor_not_built_from_the_package_does_not_show_its_bug() -> None:
     )
     assert _known_bugs.REGISTRY["dask_cancel_running_returns_true"].probe(backend) is True
     assert _known_bugs.shows(backend, "dask_cancel_running_returns_true") is False
+
+
+class _StopsAtACancelledCall(concurrent.futures.Executor):
+    """One worker thread that stops for good at the first cancelled call it takes, as
+    executorlib's scheduler thread does: later calls never run."""
+
+    def __init__(self, max_workers: int = 1) -> None:
+        del max_workers
+        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._work, name="stops-at-cancelled", daemon=True)
+        self._worker.start()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def _work(self) -> None:
+        while (call := self._calls.get()) is not None:
+            future, fn, args, kwargs = call
+            if not future.set_running_or_notify_cancel():
+                return  # the bug
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as error:
+                future.set_exception(error)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        del cancel_futures
+        self._calls.put(None)
+        if wait:
+            self._worker.join(_known_bugs.PROBE_BOUND)
+
+
+def test_the_executorlib_probe_is_specific_and_its_bug_stays_executorlibs() -> None:
+    """A pool of ours that stops at a cancelled call shows exactly what the probe looks for
+    (the probe says True), yet it is not built from executorlib: its spec cell is FAIL, not
+    executorlib's KNOWN-BUG."""
+    backend = backends.Backend(
+        "stops-at-cancelled", _StopsAtACancelledCall, "concurrent.futures", "broken"
+    )
+    assert _known_bugs.REGISTRY["executorlib_cancel_kills_scheduler"].probe(backend) is True
+    assert _known_bugs.shows(backend, "executorlib_cancel_kills_scheduler") is False
 
 
 def test_the_probes_are_registered_once() -> None:
