@@ -18,7 +18,9 @@ from specs import _known_bugs, _known_bugs_ecosystem
 ROOT = Path(__file__).resolve().parents[2]
 
 THIRD_PARTY = sorted(
-    key for key in _known_bugs.REGISTRY if key.startswith(("loky", "futurist", "dask", "executorlib"))
+    key
+    for key in _known_bugs.REGISTRY
+    if key.startswith(("loky", "futurist", "dask", "executorlib"))
 )
 
 FOUND_ON = {
