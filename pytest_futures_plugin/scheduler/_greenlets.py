@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._report import uncontrolled_error
 from ._state import FINISHED, ManagedThread, ScheduleAborted, real_monotonic
+from ._threads import mark_ended, mark_started
 from ._uncontrolled import StillWatch
 
 if TYPE_CHECKING:
@@ -158,17 +159,7 @@ class GreenRun:
         self.idents[glet] = ident
         record.greenlet = glet
         record.wake.release()  # the greenlet runs when switched to: no parking on it
-        thread._ident = ident  # type: ignore[attr-defined]
-        thread._native_id = ident  # type: ignore[attr-defined]
-        if _make_thread_handle is not None:  # 3.13+: join and is_alive ask the handle
-            thread._handle = _make_thread_handle(ident)  # type: ignore[attr-defined]
-        else:
-            ended = _thread.allocate_lock()
-            ended.acquire()
-            thread._tstate_lock = ended  # type: ignore[attr-defined]
-        thread._started.set()  # type: ignore[attr-defined]
-        with threading._active_limbo_lock:  # type: ignore[attr-defined]
-            threading._active[ident] = thread  # type: ignore[attr-defined]
+        mark_started(thread, ident, ident)
 
     def _bootstrap_of(self, thread: threading.Thread, record: ManagedThread) -> Any:
         def bootstrap(*_: object) -> None:
@@ -185,14 +176,7 @@ class GreenRun:
                         thread._invoke_excepthook(thread)  # type: ignore[attr-defined]
             finally:
                 record.state = FINISHED
-                ident = thread.ident
-                with threading._active_limbo_lock:  # type: ignore[attr-defined]
-                    if threading._active.get(ident) is thread:  # type: ignore[attr-defined]
-                        del threading._active[ident]  # type: ignore[attr-defined]
-                if _make_thread_handle is not None:
-                    thread._handle._set_done()  # type: ignore[attr-defined]
-                else:
-                    thread._tstate_lock.release()  # type: ignore[attr-defined]
+                mark_ended(thread, thread.ident)  # type: ignore[arg-type]
                 glet = _greenlet.getcurrent()
                 self.idents.pop(glet, None)
                 following, self.next = self.next, None

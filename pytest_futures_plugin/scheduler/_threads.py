@@ -51,6 +51,8 @@ __all__ = [
     "SPARE_WORKERS",
     "adopt",
     "idle_workers",
+    "mark_ended",
+    "mark_started",
     "spare_workers",
     "start",
     "start_on_spare",
@@ -173,12 +175,13 @@ def _check(thread: threading.Thread) -> None:
         raise RuntimeError("threads can only be started once")
 
 
-def _hand_over(thread: threading.Thread, worker: _Worker) -> None:
-    ident = worker.ident
-    # What threading's bootstrap sets in the new thread, set here: the worker is parked.
+def mark_started(thread: threading.Thread, ident: int, native_id: int | None) -> None:
+    """Set what threading's bootstrap sets when *thread* starts running as *ident*: its ident
+    (and native id), what ``join``/``is_alive`` ask, started, and its entry in ``_active``
+    (``current_thread()``, ``enumerate()``)."""
     thread._ident = ident  # type: ignore[attr-defined]
-    if worker.native_id is not None:
-        thread._native_id = worker.native_id  # type: ignore[attr-defined]
+    if native_id is not None:
+        thread._native_id = native_id  # type: ignore[attr-defined]
     if _make_thread_handle is not None:  # 3.13+: join and is_alive ask the handle
         thread._handle = _make_thread_handle(ident)  # type: ignore[attr-defined]
     else:  # before: they ask the lock the thread holds while it runs
@@ -188,6 +191,23 @@ def _hand_over(thread: threading.Thread, worker: _Worker) -> None:
     thread._started.set()  # type: ignore[attr-defined]
     with threading._active_limbo_lock:  # type: ignore[attr-defined]
         threading._active[ident] = thread  # type: ignore[attr-defined]
+
+
+def mark_ended(thread: threading.Thread, ident: int) -> None:
+    """Undo :func:`mark_started` as threading does when a thread's ``run`` returns:
+    ``join`` returns and ``is_alive()`` is False from here on."""
+    with threading._active_limbo_lock:  # type: ignore[attr-defined]
+        if threading._active.get(ident) is thread:  # type: ignore[attr-defined]
+            del threading._active[ident]  # type: ignore[attr-defined]
+    if _make_thread_handle is not None:
+        thread._handle._set_done()  # type: ignore[attr-defined]
+    else:
+        thread._tstate_lock.release()  # type: ignore[attr-defined]
+
+
+def _hand_over(thread: threading.Thread, worker: _Worker) -> None:
+    # What threading's bootstrap sets in the new thread, set here: the worker is parked.
+    mark_started(thread, worker.ident, worker.native_id)
     worker.job = thread
     worker.go.release()
 
@@ -275,13 +295,7 @@ def _run(thread: threading.Thread, ident: int) -> None:
     finally:
         sys.settrace(None)
         sys.setprofile(None)
-        with threading._active_limbo_lock:  # type: ignore[attr-defined]
-            if threading._active.get(ident) is thread:  # type: ignore[attr-defined]
-                del threading._active[ident]  # type: ignore[attr-defined]
-        if _make_thread_handle is not None:
-            thread._handle._set_done()  # type: ignore[attr-defined]
-        else:
-            thread._tstate_lock.release()  # type: ignore[attr-defined]
+        mark_ended(thread, ident)
 
 
 def _forget_workers() -> None:
