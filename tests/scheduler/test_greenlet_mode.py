@@ -91,42 +91,7 @@ def test_a_deadlock_is_reported_with_the_text_of_os_threads() -> None:
     assert "Cycle: " in reports[0][0], reports[0][0]
 
 
-def test_a_managed_greenlet_is_its_own_thread_for_threading() -> None:
-    seen: dict[str, Any] = {}
-    before = set(threading.enumerate())
-    owner_ident = threading.get_ident()
-
-    def look() -> None:
-        me = threading.current_thread()
-        seen.update(
-            me=me,
-            ident=threading.get_ident(),
-            raw_ident=_thread.get_ident(),
-            native_id=threading.get_native_id(),
-            alive=me.is_alive(),
-            listed=me in threading.enumerate(),
-            name=me.name,
-        )
-
-    def program() -> None:
-        thread = sch.Thread(target=look, name="looker")
-        thread.start()
-        seen["started_ident"] = thread.ident
-        thread.join()
-        seen["thread"], seen["alive_after"] = thread, thread.is_alive()
-        seen["owner_ident"] = threading.get_ident()
-
-    Scheduler(RandomPolicy(0), thread_mode="greenlet").run(program)
-    assert seen["me"] is seen["thread"]
-    assert seen["ident"] == seen["raw_ident"] == seen["started_ident"] == seen["thread"].ident
-    assert seen["ident"] != owner_ident
-    assert seen["owner_ident"] == owner_ident == threading.get_ident()
-    assert seen["native_id"] == seen["thread"].native_id
-    assert seen["alive"]
-    assert seen["listed"]
-    assert seen["name"] == "looker"
-    assert seen["alive_after"] is False
-    assert set(threading.enumerate()) == before
+# Identity (ident, current_thread, native id, join): test_thread_reuse.py asks every mode.
 
 
 def test_a_thread_local_made_during_the_run_is_per_managed_thread() -> None:

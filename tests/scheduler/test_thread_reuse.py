@@ -17,9 +17,10 @@ import pytest
 import executor_impl
 from executor_impl import _sync
 from pytest_futures_plugin import scheduler as sch
-from pytest_futures_plugin.scheduler import RandomPolicy, Scheduler, Scripted, _threads
+from pytest_futures_plugin.scheduler import RandomPolicy, Scheduler, Scripted, _greenlets, _threads
 
 MODES = pytest.mark.parametrize("mode", ["prespawned", "reused", "fresh"])
+GREENLET = _greenlets.available()
 
 
 def fan_out() -> list[int]:
@@ -73,16 +74,26 @@ def test_fresh_threads_are_new_os_threads_each_time() -> None:
     assert seen[1] != seen[0]
 
 
-@MODES
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "prespawned",
+        "reused",
+        "fresh",
+        pytest.param("greenlet", marks=pytest.mark.skipif(not GREENLET, reason="no greenlet")),
+    ],
+)
 def test_a_managed_thread_is_its_own_thread_for_threading(mode: str) -> None:
     seen: dict[str, Any] = {}
     before = set(threading.enumerate())
+    owner_ident = threading.get_ident()
 
     def look() -> None:
         me = threading.current_thread()
         seen.update(
             me=me,
             ident=threading.get_ident(),
+            raw_ident=_thread.get_ident(),
             native_id=threading.get_native_id(),
             alive=me.is_alive(),
             listed=me in threading.enumerate(),
@@ -95,10 +106,13 @@ def test_a_managed_thread_is_its_own_thread_for_threading(mode: str) -> None:
         seen["started_ident"] = thread.ident
         thread.join()
         seen["thread"], seen["alive_after"] = thread, thread.is_alive()
+        seen["owner_ident"] = threading.get_ident()
 
     Scheduler(RandomPolicy(0), thread_mode=mode).run(program)
     assert seen["me"] is seen["thread"]
-    assert seen["ident"] == seen["started_ident"] == seen["thread"].ident
+    assert seen["ident"] == seen["raw_ident"] == seen["started_ident"] == seen["thread"].ident
+    assert seen["ident"] != owner_ident
+    assert seen["owner_ident"] == owner_ident == threading.get_ident()
     assert seen["native_id"] == seen["thread"].native_id
     assert seen["alive"]
     assert seen["listed"]
